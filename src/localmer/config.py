@@ -1,0 +1,210 @@
+"""Configuration: load, fill defaults, validate, resolve experiments.
+
+One implementation serves the workflow (``workflow/rules/common.smk``) and the CLI. The schema is
+``workflow/schemas/config.schema.yaml`` (shipped inside the package as ``config.schema.yaml``). Every
+problem is reported with the dotted key that holds it and what is allowed there.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+# Keys that describe the experiment set itself; an experiment's overrides may not contain them.
+EXPERIMENT_SET_KEYS = ("experiments", "run")
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key and what is allowed."""
+
+
+@functools.cache
+def schema() -> dict:
+    text = resources.files("localmer").joinpath("config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _key(path) -> str:
+    """Dotted key for a jsonschema error path: datasets[0].kind."""
+    key = ""
+    for part in path:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key or "(top level)"
+
+
+def _subschema(node: dict, root: dict) -> dict:
+    while "$ref" in node:
+        ref = node["$ref"]
+        if not ref.startswith("#/"):
+            raise ValueError(f"unsupported $ref {ref!r} in the config schema")
+        target = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _fill_defaults(instance: Any, node: dict, root: dict) -> None:
+    """Insert schema defaults into ``instance`` in place (objects only, recursively)."""
+    node = _subschema(node, root)
+    if not isinstance(instance, dict):
+        if isinstance(instance, list) and "items" in node:
+            for item in instance:
+                _fill_defaults(item, node["items"], root)
+        return
+    for name, prop in node.get("properties", {}).items():
+        prop = _subschema(prop, root)
+        if name not in instance and "default" in prop:
+            instance[name] = copy.deepcopy(prop["default"])
+        if name in instance:
+            _fill_defaults(instance[name], prop, root)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    key = _key(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return f"config key '{key}': unknown key(s) {', '.join(map(repr, extra))}; allowed: {', '.join(allowed)}"
+    if error.validator == "enum":
+        allowed = ", ".join(map(repr, error.validator_value))
+        return f"config key '{key}': {error.instance!r} is not allowed; allowed: {allowed}"
+    if error.validator == "required":
+        return f"config key '{key}': {error.message}"
+    return f"config key '{key}': {error.message}"
+
+
+def _check_schema(cfg, where: str = "", node: dict | None = None, key: str = "") -> None:
+    """Validate ``cfg`` against the schema (or against ``node``, the part of it at top-level ``key``)."""
+    root = schema()
+    target = root if node is None else {**node, "$defs": root["$defs"]}
+    errors = sorted(
+        jsonschema.Draft202012Validator(target).iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path))
+    )
+    for error in errors:
+        if key:
+            error.path.appendleft(key)
+    if errors:
+        prefix = f"{where}: " if where else ""
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {prefix}{_describe(e)}" for e in errors))
+
+
+def validate_section(key: str, value) -> None:
+    """Check one top-level section (e.g. the ``synthetic`` block built from CLI flags) on its own."""
+    _check_schema(value, node=schema()["properties"][key], key=key)
+
+
+def deep_merge(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` applied recursively; lists and scalars are replaced whole."""
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _produced_by_workflow(path: Path, cfg: dict, base_dir: Path) -> bool:
+    """True for paths that rule synthesize_corpus writes (they need not exist before the run)."""
+    synthetic = cfg.get("synthetic", {})
+    if not synthetic.get("enabled"):
+        return False
+    out = (base_dir / synthetic["out"]).resolve()
+    return path.resolve() == out or out in path.resolve().parents
+
+
+def _check_semantics(cfg: dict, base_dir: Path, check_paths: bool, where: str) -> None:
+    problems = []
+    prefix = f"{where}: " if where else ""
+    names = [d["name"] for d in cfg["datasets"]]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"config key 'datasets': dataset name {name!r} is used twice; names must be unique")
+    for i, dataset in enumerate(cfg["datasets"]):
+        if dataset["kind"] in ("casme2", "samm", "manifest") and not dataset.get("annotations"):
+            what = "the manifest CSV" if dataset["kind"] == "manifest" else "the coding sheet (.xlsx)"
+            problems.append(f"config key 'datasets[{i}].annotations': required for kind {dataset['kind']!r} ({what})")
+        if dataset["kind"] == "smic" and dataset.get("annotations"):
+            problems.append(
+                f"config key 'datasets[{i}].annotations': kind 'smic' has no sheet (labels come from "
+                "the folders); remove the key"
+            )
+    if check_paths:
+        paths = [
+            (f"datasets[{i}].{k}", d[k])
+            for i, d in enumerate(cfg["datasets"])
+            for k in ("root", "annotations")
+            if d.get(k)
+        ]
+        if cfg["task"].get("ground_truth"):
+            paths.append(("task.ground_truth", cfg["task"]["ground_truth"]))
+        for key, value in paths:
+            path = base_dir / value
+            if not path.exists() and not _produced_by_workflow(path, cfg, base_dir):
+                problems.append(f"config key '{key}': path {value!r} does not exist (resolved to {path})")
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {prefix}{p}" for p in problems))
+
+
+def validate(cfg: dict, *, base_dir: str | Path = ".", check_paths: bool = True) -> dict:
+    """Return ``cfg`` with defaults filled, after checking it and every experiment it defines.
+
+    Raises ConfigError naming each offending key. ``base_dir`` is where relative paths start.
+    """
+    cfg = copy.deepcopy(cfg)
+    base_dir = Path(base_dir)
+    _fill_defaults(cfg, schema(), schema())
+    _check_schema(cfg)
+    for name in cfg["run"]:
+        if name not in cfg["experiments"]:
+            raise ConfigError(
+                f"invalid configuration:\n  config key 'run': experiment {name!r} is not defined; "
+                f"defined: {', '.join(cfg['experiments'])}"
+            )
+    _check_semantics(cfg, base_dir, check_paths, "")
+    for name in cfg["experiments"]:
+        experiment(cfg, name, base_dir=base_dir, check_paths=check_paths)
+    return cfg
+
+
+def experiment(cfg: dict, name: str, *, base_dir: str | Path = ".", check_paths: bool = True) -> dict:
+    """The configuration of experiment ``name``: the base config with its overrides merged, validated."""
+    if name not in cfg["experiments"]:
+        raise ConfigError(f"unknown experiment {name!r}; defined: {', '.join(cfg['experiments'])}")
+    overrides = cfg["experiments"][name] or {}
+    where = f"experiments.{name}"
+    for key in EXPERIMENT_SET_KEYS:
+        if key in overrides:
+            raise ConfigError(f"invalid configuration:\n  config key '{where}.{key}': not allowed inside an experiment")
+    merged = deep_merge(cfg, overrides)
+    _fill_defaults(merged, schema(), schema())
+    _check_schema(merged, where)
+    _check_semantics(merged, Path(base_dir), check_paths, where)
+    return merged
+
+
+def load(path: str | Path, *, base_dir: str | Path | None = None, check_paths: bool = True) -> dict:
+    """Read a YAML config file and validate it; relative paths start at ``base_dir`` (default: cwd)."""
+    path = Path(path)
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"config file {str(path)!r}: expected a mapping of keys, got {type(cfg).__name__}")
+    return validate(cfg, base_dir=base_dir if base_dir is not None else Path.cwd(), check_paths=check_paths)
+
+
+def schema_defaults(key: str) -> dict:
+    """The defaults of one top-level object key, e.g. ``schema_defaults("synthetic")``."""
+    filled: dict = {}
+    _fill_defaults(filled, {"properties": {key: schema()["properties"][key]}}, schema())
+    return filled[key]

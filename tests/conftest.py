@@ -1,0 +1,67 @@
+"""Shared fixtures: the real annotation sheets, and frame trees that stand in for licensed images."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ANNOTATIONS = FIXTURES / "annotations"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def touch_frames(folder: Path, names) -> None:
+    """Empty frame files: indexing lists frames, it never decodes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).touch()
+
+
+@pytest.fixture(scope="session")
+def real_layout(tmp_path_factory) -> dict:
+    """The real sheets and GT beside empty frame trees in the real folder layouts.
+
+    Frame folders are derived from the sheets with pandas, independently of the adapters under test.
+    """
+    root = tmp_path_factory.mktemp("real")
+    casme_sheet = root / "CASME2-coding-20140508.xlsx"
+    samm_sheet = root / "SAMM_Micro_FACS_Codes_v2.xlsx"
+    gt = root / "combined_3class_gt.csv"
+    for source, target in [
+        ("CASME2-coding-20140508.xlsx", casme_sheet),
+        ("SAMM_Micro_FACS_Codes_v2.xlsx", samm_sheet),
+        ("combined_3class_gt.csv", gt),
+    ]:
+        shutil.copy(ANNOTATIONS / source, target)
+
+    casme = pd.read_excel(casme_sheet, dtype=str)
+    for row in casme.itertuples():
+        first, last = int(row.OnsetFrame), int(row.OffsetFrame)
+        touch_frames(
+            root / "CASME2" / f"sub{int(row.Subject):02d}" / row.Filename,
+            (f"img{n}.jpg" for n in range(first - 2, last + 3)),
+        )
+    samm = pd.read_excel(samm_sheet, sheet_name="MICRO_ONLY", skiprows=13, dtype=str)
+    for row in samm.itertuples():
+        subject = f"{int(row.Subject):03d}"
+        first, last = int(row._4), int(row._6)  # Onset Frame, Offset Frame
+        touch_frames(root / "SAMM" / subject / row.Filename, (f"{subject}_{n:05d}.jpg" for n in range(first, last + 1)))
+    table = pd.read_csv(gt, header=None, names=["dataset", "subject", "clip", "label"], dtype=str)
+    folder = {"0": "negative", "1": "positive", "2": "surprise"}
+    for row in table[table.dataset == "smic"].itertuples():
+        number = int(row.subject[1:])
+        _, code, index = row.clip.split("_")
+        touch_frames(
+            root / "SMIC" / "HS" / f"s{number}" / "micro" / folder[row.label] / f"s{number}_{code}_{index}",
+            (f"image{n:06d}.bmp" for n in range(100230, 100262)),
+        )
+    touch_frames(root / "SMIC" / "HS" / "s1" / "non_micro" / "s1_nm_01", ["image000001.bmp"])
+    datasets = [
+        {"name": "casme2", "kind": "casme2", "root": str(root / "CASME2"), "annotations": str(casme_sheet)},
+        {"name": "samm", "kind": "samm", "root": str(root / "SAMM"), "annotations": str(samm_sheet)},
+        {"name": "smic", "kind": "smic", "root": str(root / "SMIC" / "HS")},
+    ]
+    return {"root": root, "datasets": datasets, "gt": gt, "casme_sheet": casme_sheet, "samm_sheet": samm_sheet}
