@@ -1,0 +1,123 @@
+"""Configuration: defaults, validation messages that name the key, experiments as overrides."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from conftest import REPO
+
+from localmer import config
+from localmer.cli import main as cli
+
+DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def errors_of(cfg, **kwargs) -> str:
+    with pytest.raises(config.ConfigError) as err:
+        config.validate(cfg, base_dir=REPO, **kwargs)
+    return str(err.value)
+
+
+def test_default_config_is_valid_and_defaults_are_filled():
+    cfg = config.validate(DEFAULT, base_dir=REPO)
+    assert cfg["synthetic"]["seed"] == 2019
+    assert cfg["task"] == {"name": "megc2019", "ground_truth": "results/synthetic/megc2019_gt.csv", "strict": True}
+    minimal = {
+        "datasets": [{"name": "smic", "kind": "smic", "root": "results/synthetic/smic/HS"}],
+        "task": {"name": "megc2019"},
+        "experiments": {"full": {}},
+        "run": ["full"],
+    }
+    filled = config.validate(minimal, base_dir=REPO)
+    assert filled["results"] == "results"
+    assert filled["synthetic"]["image_size"] == [256, 288] and filled["synthetic"]["null"] is False
+    assert filled["task"]["strict"] is True and filled["task"]["ground_truth"] is None
+
+
+def test_unknown_key_is_named_with_the_allowed_keys():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["synthetic"]["seeed"] = 3
+    message = errors_of(cfg)
+    assert "config key 'synthetic': unknown key(s) 'seeed'" in message
+    assert "allowed: amplitude_px, blink_probability" in message
+
+
+def test_wrong_type_and_value_are_named():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["synthetic"]["parts"]["samm"]["subjects"] = "four"
+    cfg["synthetic"]["image_size"] = [256]
+    message = errors_of(cfg)
+    assert "config key 'synthetic.parts.samm.subjects': 'four' is not of type 'integer'" in message
+    assert "config key 'synthetic.image_size'" in message
+
+
+def test_unknown_dataset_kind_lists_the_kinds():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"][1]["kind"] = "samm2"
+    assert "config key 'datasets[1].kind': 'samm2' is not allowed; allowed: 'casme2', 'samm', 'smic', 'manifest'" in (
+        errors_of(cfg)
+    )
+
+
+def test_missing_paths_are_named_unless_the_workflow_makes_them(tmp_path):
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"].append(
+        {"name": "mine", "kind": "casme2", "root": str(tmp_path / "nowhere"), "annotations": "x.xlsx"}
+    )
+    message = errors_of(cfg)
+    assert "config key 'datasets[3].root': path" in message and "does not exist" in message
+    assert "config key 'datasets[3].annotations': path 'x.xlsx' does not exist" in message
+    # The corpus paths are fine while synthesize_corpus will write them, an error once it will not.
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["synthetic"]["out"] = str(tmp_path / "corpus")
+    cfg["synthetic"]["enabled"] = False
+    assert "config key 'datasets[0].root'" in errors_of(cfg)
+
+
+def test_sheet_required_for_coded_datasets_and_names_unique():
+    cfg = copy.deepcopy(DEFAULT)
+    del cfg["datasets"][0]["annotations"]
+    cfg["datasets"][2]["name"] = "samm"
+    message = errors_of(cfg, check_paths=False)
+    assert "config key 'datasets[0].annotations': required for kind 'casme2'" in message
+    assert "dataset name 'samm' is used twice" in message
+
+
+def test_experiments_are_overrides_validated_by_name():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["experiments"]["small"] = {"synthetic": {"parts": {"smic": {"subjects": 2}}}, "task": {"strict": False}}
+    resolved = config.experiment(config.validate(cfg, base_dir=REPO), "small", base_dir=REPO)
+    assert resolved["synthetic"]["parts"]["smic"]["subjects"] == 2
+    assert resolved["synthetic"]["parts"]["casme2"]["subjects"] == 4  # untouched keys keep the base value
+    assert resolved["task"] == {
+        "name": "megc2019",
+        "ground_truth": "results/synthetic/megc2019_gt.csv",
+        "strict": False,
+    }
+
+    cfg["experiments"]["broken"] = {"synthetic": {"parts": {"smic": {"fps": -1}}}}
+    assert "experiments.broken: config key 'synthetic.parts.smic.fps'" in errors_of(cfg)
+    cfg["experiments"]["broken"] = {"run": ["full"]}
+    assert "config key 'experiments.broken.run': not allowed inside an experiment" in errors_of(cfg)
+
+
+def test_run_names_a_defined_experiment():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["run"] = ["full", "nope"]
+    assert "config key 'run': experiment 'nope' is not defined; defined: full" in errors_of(cfg)
+
+
+def test_cli_config_reports_errors_with_exit_code_2(tmp_path, capsys):
+    bad = copy.deepcopy(DEFAULT)
+    bad["task"]["name"] = "megc2020"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    assert cli(["config", str(path), "--base-dir", str(REPO)]) == 2
+    assert "config key 'task.name': 'megc2020' is not allowed; allowed: 'megc2019'" in capsys.readouterr().err
+    assert cli(["config", str(REPO / "config" / "config.yaml"), "--base-dir", str(REPO)]) == 0
+    assert "seed: 2019" in capsys.readouterr().out
+    path.write_text("datasets: [unclosed")
+    assert cli(["config", str(path)]) == 2
+    assert "is not valid YAML" in capsys.readouterr().err
