@@ -1,0 +1,55 @@
+"""The localmer command: a subcommand per stage, errors with exit code 2 and a message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import yaml
+
+from localmer.cli import main as cli
+
+
+def test_help_lists_a_subcommand_per_stage():
+    result = subprocess.run([sys.executable, "-m", "localmer", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for command in ("config", "synth", "index"):
+        assert f"    {command} " in result.stdout
+
+
+def index_config(real_layout, tmp_path, **task) -> str:
+    cfg = {
+        "synthetic": {"enabled": False},
+        "datasets": real_layout["datasets"],
+        "task": {"name": "megc2019", "ground_truth": str(real_layout["gt"]), **task},
+        "experiments": {"full": {}, "casme2_only": {"datasets": real_layout["datasets"][:1]}},
+        "run": ["full"],
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def test_index_writes_the_tables_per_experiment(real_layout, tmp_path, capsys):
+    config = index_config(real_layout, tmp_path)
+    assert cli(["index", "--config", config, "--experiment", "full", "--out", str(tmp_path / "full")]) == 0
+    for name in ("samples.tsv", "excluded.tsv", "reconciliation.tsv", "index_summary.tsv"):
+        assert (tmp_path / "full" / name).exists()
+    assert len(pd.read_csv(tmp_path / "full" / "samples.tsv", sep="\t")) == 442
+    assert "FULL" in capsys.readouterr().out
+
+    # An experiment is its overrides: only CASME II here, still reconciled against the GT's CASME II part.
+    assert cli(["index", "--config", config, "--experiment", "casme2_only", "--out", str(tmp_path / "c")]) == 0
+    samples = pd.read_csv(tmp_path / "c" / "samples.tsv", sep="\t")
+    assert len(samples) == 145 and set(samples.dataset) == {"casme2"}
+
+
+def test_index_error_is_a_message_and_exit_code_2(real_layout, tmp_path, capsys):
+    gt = tmp_path / "gt.csv"
+    gt.write_bytes(real_layout["gt"].read_bytes() + b"casme2,sub01,EP99_99,1\r\n")
+    config = index_config(real_layout, tmp_path, ground_truth=str(gt))
+    assert cli(["index", "--config", config, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "localmer index: error: 1 clip(s) differ" in err and "missing: casme2/sub01/EP99_99" in err
+    assert "Traceback" not in err
