@@ -203,8 +203,17 @@ def load(path: str | Path, *, base_dir: str | Path | None = None, check_paths: b
     return validate(cfg, base_dir=base_dir if base_dir is not None else Path.cwd(), check_paths=check_paths)
 
 
+def with_defaults(value: dict, pointer: str) -> dict:
+    """A copy of ``value`` with the defaults of the schema node at ``pointer`` filled in.
+
+    ``pointer`` is a JSON pointer into the schema, e.g. ``#/properties/synthetic`` or
+    ``#/$defs/synthetic_part``.
+    """
+    filled = copy.deepcopy(value)
+    _fill_defaults(filled, {"$ref": pointer}, schema())
+    return filled
+
+
 def schema_defaults(key: str) -> dict:
     """The defaults of one top-level object key, e.g. ``schema_defaults("synthetic")``."""
-    filled: dict = {}
-    _fill_defaults(filled, {"properties": {key: schema()["properties"][key]}}, schema())
-    return filled[key]
+    return with_defaults({}, f"#/properties/{key}")

@@ -21,7 +21,7 @@ if SYNTHETIC["enabled"]:
             "benchmarks/out/synthesize_corpus.tsv"
         conda:
             ENV_DATA
-        threads: 1
+        threads: 2
         resources:
             mem_mb=2000,
             runtime=30,
