@@ -53,3 +53,15 @@ def test_index_error_is_a_message_and_exit_code_2(real_layout, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "localmer index: error: 1 clip(s) differ" in err and "missing: casme2/sub01/EP99_99" in err
     assert "Traceback" not in err
+
+
+def test_synth_writes_a_corpus_and_checks_its_flags(tmp_path, capsys):
+    out = tmp_path / "corpus"
+    flags = ["--subjects", "1", "--clips-per-class", "1", "--extra-clips-per-subject", "0", "--fps", "30"]
+    assert cli(["synth", "--out", str(out), "--parts", "smic", "--image-size", "128", "144", *flags]) == 0
+    assert '"frames"' in capsys.readouterr().out
+    clips = sorted(p.name for p in (out / "smic" / "HS" / "s1" / "micro").glob("*/*"))
+    assert clips == ["s1_ne_01", "s1_po_01", "s1_sur_01"]
+    assert (out / "megc2019_gt.csv").read_bytes().count(b"\r\n") == 3
+    assert cli(["synth", "--out", str(out), "--subjects", "0"]) == 2
+    assert "config key 'synthetic.parts.casme2.subjects': 0 is less than the minimum of 1" in capsys.readouterr().err

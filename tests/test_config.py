@@ -71,9 +71,10 @@ def test_missing_paths_are_named_unless_the_workflow_makes_them(tmp_path):
     assert "config key 'datasets[3].annotations': path 'x.xlsx' does not exist" in message
     # The corpus paths are fine while synthesize_corpus will write them, an error once it will not.
     cfg = copy.deepcopy(DEFAULT)
-    cfg["synthetic"]["out"] = str(tmp_path / "corpus")
+    config.validate(cfg, base_dir=tmp_path)
     cfg["synthetic"]["enabled"] = False
-    assert "config key 'datasets[0].root'" in errors_of(cfg)
+    with pytest.raises(config.ConfigError, match=r"config key 'datasets\[0\].root': path 'results/synthetic/casme2'"):
+        config.validate(cfg, base_dir=tmp_path)
 
 
 def test_sheet_required_for_coded_datasets_and_names_unique():
