@@ -11,6 +11,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from conftest import ANNOTATIONS
 
 from localmer import synth
 
@@ -28,31 +29,9 @@ TINY = {
         "smic": {"subjects": 1, "clips_per_class": 1, "extra_clips_per_subject": 1, "fps": 50},
     },
 }
-CASME_HEADER = [
-    "Subject",
-    "Filename",
-    None,
-    "OnsetFrame",
-    "ApexFrame",
-    "OffsetFrame",
-    None,
-    "Action Units",
-    "Estimated Emotion",
-]
-SAMM_HEADER = [
-    "Subject",
-    "Filename",
-    "Inducement Code",
-    "Onset Frame",
-    "Apex Frame",
-    "Offset Frame",
-    "Duration",
-    "Micro",
-    "Action Units",
-    "Estimated Emotion",
-    "Objective Classes",
-    "Notes",
-]
+# The headers the synthetic sheets must carry are the real sheets' own (tests/fixtures/annotations).
+CASME_HEADER = [c.value for c in openpyxl.load_workbook(ANNOTATIONS / "CASME2-coding-20140508.xlsx").active[1]]
+SAMM_HEADER = [c.value for c in openpyxl.load_workbook(ANNOTATIONS / "SAMM_Micro_FACS_Codes_v2.xlsx")["MICRO_ONLY"][14]]
 
 
 def with_changes(params: dict, **changes) -> dict:

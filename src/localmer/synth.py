@@ -53,7 +53,7 @@ import openpyxl
 import skimage.data
 from openpyxl.writer.excel import ExcelWriter
 
-from . import config
+from . import config, datasets
 
 log = logging.getLogger(__name__)
 
@@ -1031,7 +1031,6 @@ SAMM_PREAMBLE = {
     "A11": '"L2 or R2" = Unilateral AU 2 on left side of face / right side of face',
     "A12": '"A2" = Asymmetric AU 2. Occurs on both sides of face but stronger on one side',
 }
-SAMM_HEADER_ROW = 14
 
 
 def write_samm_sheet(clips: list[ClipPlan], path: Path) -> None:
@@ -1056,9 +1055,9 @@ def write_samm_sheet(clips: list[ClipPlan], path: Path) -> None:
         "Notes",
     ]
     for column, title in enumerate(header, start=1):
-        sheet.cell(SAMM_HEADER_ROW, column, title)
+        sheet.cell(datasets.SAMM_HEADER_ROW, column, title)
     ordered = sorted(clips, key=lambda c: (c.subject, c.inducement, _natural_key(c.name)))
-    for row, clip in enumerate(ordered, start=SAMM_HEADER_ROW + 1):
+    for row, clip in enumerate(ordered, start=datasets.SAMM_HEADER_ROW + 1):
         blinks = clip.blink_frames()
         note = "Blinks" if blinks and blinks[0] <= clip.offset and blinks[1] >= clip.onset else None
         values = [
