@@ -14,6 +14,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/index.smk"
+include: "workflow/rules/preprocess.smk"
 
 
 rule all:

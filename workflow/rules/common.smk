@@ -11,6 +11,7 @@ sys.path.insert(0, LOCALMER_SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (LOCALMER_SRC, os.environ.get("PYTHONPATH")) if p))
 
 from localmer import config as localmer_config  # noqa: E402
+from localmer import preprocess as localmer_preprocess  # noqa: E402
 
 # Fill defaults and check every key (config/config.yaml against workflow/schemas/config.schema.yaml,
 # then the semantic checks: paths exist, names unique, experiments valid).
@@ -49,5 +50,77 @@ def dataset_inputs(wildcards):
     return inputs
 
 
+# Preprocessed files live in folders named by a digest of the settings each stage depends on
+# (localmer.preprocess.stage_keys), so experiments share them and a patch-count change re-runs only
+# cropping. KEY_EXPERIMENT maps a key to one experiment that has it (all such experiments have the
+# same samples and settings for that stage).
+STAGE_KEYS = {name: localmer_preprocess.stage_keys(experiment_config(name)) for name in config["experiments"]}
+KEY_EXPERIMENT = {}
+for _name, _keys in STAGE_KEYS.items():
+    for _key in _keys.values():
+        KEY_EXPERIMENT.setdefault(_key, _name)
+PREPROCESS = f"{RESULTS}/preprocess"
+
+
+wildcard_constraints:
+    experiment=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    key=r"[0-9a-f]{10}",
+    subject=r"[a-z][a-z0-9_]*/[^/]+",
+
+
+def key_experiment(wildcards):
+    return KEY_EXPERIMENT[wildcards.key]
+
+
+def key_samples(wildcards):
+    return f"{RESULTS}/{KEY_EXPERIMENT[wildcards.key]}/samples.tsv"
+
+
+def key_preprocessing(wildcards):
+    return experiment_config(KEY_EXPERIMENT[wildcards.key])["preprocessing"]
+
+
+def samples_of(experiment):
+    """The experiment's sample table, once its index exists (checkpoint build_index)."""
+    import pandas as pd
+
+    path = checkpoints.build_index.get(experiment=experiment).output.samples
+    return pd.read_csv(path, sep="\t", keep_default_na=False)
+
+
+def subjects_of(experiment):
+    return sorted(samples_of(experiment).subject.unique())
+
+
+def subject_frames(wildcards):
+    """Every frame file (or video) of a subject: touching one re-runs only that subject's preprocessing."""
+    samples = samples_of(KEY_EXPERIMENT[wildcards.key])
+    files = []
+    for sample in samples[samples.subject == wildcards.subject].itertuples():
+        if sample.frames:
+            files += [f"{sample.frame_dir}/{name}" for name in sample.frames.split("|")]
+        else:
+            files.append(sample.frame_dir)
+    return files
+
+
+def region_sizes_input(wildcards):
+    """region_sizes.json only when a region size is auto (it depends on every subject of the key)."""
+    table = localmer_preprocess.regions.load_region_table(key_preprocessing(wildcards)["regions"])
+    if any(spec["size"] == "auto" for spec in table.values()):
+        return [f"{PREPROCESS}/patches-{wildcards.key}/region_sizes.json"]
+    return []
+
+
+def experiment_patches(wildcards):
+    keys = STAGE_KEYS[wildcards.experiment]
+    subjects = subjects_of(wildcards.experiment)
+    return {
+        "landmarks": [f"{PREPROCESS}/landmarks-{keys['landmarks']}/{s}.h5" for s in subjects],
+        "patches": [f"{PREPROCESS}/patches-{keys['patches']}/{s}.h5" for s in subjects],
+        "qc": [f"{RESULTS}/{wildcards.experiment}/qc/{s}.png" for s in subjects],
+    }
+
+
 def final_outputs():
-    return [f"{RESULTS}/{name}/index_summary.tsv" for name in config["run"]]
+    return [f"{RESULTS}/{name}/{table}" for name in config["run"] for table in ("index_summary.tsv", "preprocessing_report.tsv")]

@@ -1,7 +1,7 @@
 # Stage 1: dataset adapters -> one sample table per experiment.
 
 
-rule build_index:
+checkpoint build_index:
     input:
         dataset_inputs,
     output:

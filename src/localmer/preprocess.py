@@ -1,0 +1,353 @@
+"""Preprocessing stages per subject: landmarks -> aligned faces -> six regions x m patches, in HDF5.
+
+Three stages, one HDF5 file per subject each, so that LOSO folds read subsets cheaply and a change of
+patch count re-runs only the crop stage:
+
+``detect_subject``   landmarks/<subject>.h5  one reference geometry per clip (or a smoothed track);
+                                             clips without a face are recorded as skipped, with why
+``align_subject``    aligned/<subject>.h5    grey aligned faces (frames, H, W) uint8 + transforms
+``crop_subject``     patches/<subject>.h5    per clip and region, patches (frames, m, h, w) uint8
+
+Layout of a patches file (``read_clip`` reads it back)::
+
+    /                       attrs: format, subject, regions (names), patches, region_sizes (JSON),
+                                   params (JSON of the preprocessing config), localmer_version
+    /clips/<clip>           attrs: sample_id, label, onset, apex, offset, reference_frame, boxes (JSON)
+        frame_numbers       (F,) int64        absolute frame numbers kept
+        landmarks           (F, 68, 2) float32 aligned-face coordinates
+        transforms          (F, 2, 3) float32 frame -> aligned face (cv2.warpAffine convention)
+        patches/<region>    (F, m, h, w) uint8 grey, patches row by row from the top-left
+
+Clip group names are the clip names (``EP02_01f``); sample ids are ``dataset/subject/clip``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from . import __version__, landmarks, regions
+
+log = logging.getLogger(__name__)
+
+FORMAT = "localmer-preprocess-1"
+LANDMARK_COLUMNS = [
+    "sample_id",
+    "status",
+    "reason",
+    "reference_frame",
+    "faces",
+    "upsample",
+    "score",
+    "roll_deg",
+    "iod_px",
+]
+
+
+class PreprocessError(RuntimeError):
+    """A clip that cannot be preprocessed with strict: true."""
+
+
+def select_frames(numbers: list[int], onset: int, offset: int, mode: str, n_frames: int) -> list[int]:
+    """Frame numbers a clip keeps: onset..offset (default), all frames, or n_frames evenly spaced over
+    onset..offset (nearest existing frame; frames may repeat when the clip is shorter than n_frames)."""
+    if mode == "all":
+        return list(numbers)
+    inside = [n for n in numbers if onset <= n <= offset]
+    if mode == "onset_offset":
+        return inside
+    if mode == "resample":
+        positions = np.linspace(0, len(inside) - 1, n_frames)
+        return [inside[int(round(p))] for p in positions]
+    raise ValueError(f"unknown frame selection {mode!r}")
+
+
+def _search_order(selected: list[int], onset: int, search_frames: int) -> list[int]:
+    """The reference (onset) frame first, then the next frames of the clip."""
+    start = next((i for i, n in enumerate(selected) if n >= onset), 0)
+    return selected[start : start + search_frames]
+
+
+def _h5_write(group: h5py.Group, name: str, data: np.ndarray, per_frame: bool = False) -> None:
+    """Datasets with one chunk per frame (fast random access by frame) and LZF compression (fast)."""
+    chunks = (1, *data.shape[1:]) if per_frame and data.ndim > 1 and len(data) else None
+    group.create_dataset(name, data=data, chunks=chunks, compression="lzf" if chunks else None)
+
+
+def _subject_samples(samples: pd.DataFrame, subject: str) -> pd.DataFrame:
+    rows = samples[samples.subject == subject]
+    if rows.empty:
+        raise ValueError(f"subject {subject!r} has no clips in the sample table")
+    return rows
+
+
+# --------------------------------------------------------------------------------------------- landmarks
+
+
+def detect_clip(frames: landmarks.ClipFrames, selected: list[int], onset: int, params: dict) -> dict:
+    """Landmarks of one clip: reference geometry, or a per-frame track; status ok or skipped + reason."""
+    model = params["model"]
+    candidates = _search_order(selected, onset, params["search_frames"])
+    images = dict(frames.read(candidates))
+    for upsample in params["upsample"]:
+        for number in candidates:
+            detection = landmarks.detect(images[number], upsample=upsample, model=model)
+            if detection is not None:
+                break
+        if detection is not None:
+            break
+    if detection is None:
+        reason = (
+            f"no face on frames {candidates[0]}..{candidates[-1]} ({len(candidates)} tried) "
+            f"at detector upsampling {params['upsample']}"
+        )
+        return {"status": "skipped", "reason": reason}
+    result = {
+        "status": "ok",
+        "reason": "",
+        "reference_frame": number,
+        "faces": detection.faces,
+        "upsample": detection.upsample,
+        "score": detection.score,
+        "box": detection.box,
+        "roll_deg": regions.roll_degrees(detection.landmarks),
+        "iod_px": landmarks.inter_ocular_distance(detection.landmarks),
+    }
+    if params["strategy"] == "reference":
+        result["landmarks"] = detection.landmarks[None]
+        return result
+    # per_frame: fit every kept frame (from the reference box when the detector misses), then smooth.
+    track, previous = [], detection
+    for _, image in frames.read(selected):
+        found = landmarks.detect(image, upsample=detection.upsample, model=model) or previous
+        track.append(found.landmarks)
+        previous = found
+    result["landmarks"] = landmarks.smooth(np.stack(track), params["smoothing_frames"])
+    return result
+
+
+def detect_subject(samples: pd.DataFrame, subject: str, out_path: str | Path, params: dict) -> pd.DataFrame:
+    """Stage 1 for one subject. ``params`` is the ``preprocessing`` config block. Returns report rows."""
+    landmark_params = params["landmarks"]
+    rows = []
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(out_path, "w") as h5:
+        h5.attrs.update(
+            format=FORMAT, stage="landmarks", subject=subject, params=json.dumps(params), localmer_version=__version__
+        )
+        h5.create_group("clips")
+        for sample in _subject_samples(samples, subject).to_dict("records"):
+            frames = landmarks.ClipFrames.from_sample(sample)
+            selected = select_frames(
+                frames.numbers, sample["onset"], sample["offset"], params["frames"], params["n_frames"]
+            )
+            result = detect_clip(frames, selected, sample["onset"], landmark_params)
+            if result["status"] != "ok" and params["strict"]:
+                raise PreprocessError(f"{sample['sample_id']}: {result['reason']} (preprocessing.strict is true)")
+            group = h5.create_group(f"clips/{sample['clip']}")
+            group.attrs.update(sample_id=sample["sample_id"], status=result["status"], reason=result["reason"])
+            group.create_dataset("frame_numbers", data=np.asarray(selected, dtype=np.int64))
+            if result["status"] == "ok":
+                group.attrs.update({k: result[k] for k in ("reference_frame", "faces", "upsample", "score", "box")})
+                group.create_dataset("landmarks", data=result["landmarks"])
+            else:
+                log.warning("%s skipped: %s", sample["sample_id"], result["reason"])
+            rows.append({"sample_id": sample["sample_id"], **{k: result.get(k, "") for k in LANDMARK_COLUMNS[1:]}})
+    return pd.DataFrame(rows, columns=LANDMARK_COLUMNS)
+
+
+def landmark_report(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """One row per clip over landmark files: status (ok | skipped), reason, reference frame, ..."""
+    rows = []
+    for path in paths:
+        with h5py.File(path, "r") as h5:
+            for group in h5["clips"].values():
+                attrs = dict(group.attrs)
+                if attrs["status"] == "ok":
+                    points = group["landmarks"][0]
+                    attrs.update(roll_deg=regions.roll_degrees(points), iod_px=landmarks.inter_ocular_distance(points))
+                rows.append({column: attrs.get(column, "") for column in LANDMARK_COLUMNS})
+    return pd.DataFrame(rows, columns=LANDMARK_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------- alignment
+
+
+def align_subject(
+    samples: pd.DataFrame, subject: str, landmarks_path: str | Path, out_path: str | Path, params: dict
+) -> int:
+    """Stage 2 for one subject: every kept frame warped to the aligned face. Returns frames written."""
+    alignment = params["alignment"]
+    face_size = tuple(alignment["face_size"])
+    written = 0
+    by_clip = _subject_samples(samples, subject).set_index("clip")
+    with h5py.File(landmarks_path, "r") as source, h5py.File(out_path, "w") as h5:
+        h5.attrs.update(
+            format=FORMAT, stage="aligned", subject=subject, params=json.dumps(params), localmer_version=__version__
+        )
+        h5.create_group("clips")
+        for clip, detected in source["clips"].items():
+            if detected.attrs["status"] != "ok":
+                continue
+            sample = by_clip.loc[clip].to_dict() | {"clip": clip}
+            numbers = detected["frame_numbers"][()].tolist()
+            track = detected["landmarks"][()]
+            if len(track) == 1:  # reference strategy: one geometry for every frame
+                track = np.repeat(track, len(numbers), axis=0)
+            matrices = np.stack(
+                [
+                    regions.alignment_matrix(points, alignment["iod"], face_size, alignment["eye_position"])
+                    for points in track
+                ]
+            )
+            faces = np.empty((len(numbers), face_size[1], face_size[0]), dtype=np.uint8)
+            frames = landmarks.ClipFrames.from_sample(sample)
+            # Decode each distinct frame once, even when resampling repeats it.
+            images = dict(frames.read(sorted(set(numbers))))
+            for i, number in enumerate(numbers):
+                faces[i] = regions.align(images[number], matrices[i], face_size)
+            group = h5.create_group(f"clips/{clip}")
+            group.attrs.update(sample_id=detected.attrs["sample_id"], reference_frame=detected.attrs["reference_frame"])
+            group.create_dataset("frame_numbers", data=np.asarray(numbers, dtype=np.int64))
+            group.create_dataset("transforms", data=matrices)
+            group.create_dataset(
+                "landmarks",
+                data=np.stack([regions.transform_points(m, p) for m, p in zip(matrices, track, strict=True)]),
+            )
+            _h5_write(group, "faces", faces, per_frame=True)
+            written += len(numbers)
+    return written
+
+
+# --------------------------------------------------------------------------------------------- regions
+
+
+def reference_boxes(aligned_group: h5py.Group, table: dict, iod: float) -> dict[str, tuple[int, int, int, int]]:
+    """Region boxes of a clip, from its reference (first kept) frame's aligned landmarks."""
+    return regions.region_boxes(aligned_group["landmarks"][0], table, iod)
+
+
+def region_sizes(aligned_paths: Iterable[str | Path], table: dict, iod: float) -> dict:
+    """Final region sizes per dataset: configured ones, and ``auto`` = mean box size over that dataset."""
+    boxes: dict[str, dict[str, list]] = {}
+    for path in aligned_paths:
+        with h5py.File(path, "r") as h5:
+            dataset = str(h5.attrs["subject"]).split("/", 1)[0]
+            boxes.setdefault(dataset, {})
+            for group in h5["clips"].values():
+                for name, (x0, y0, x1, y1) in reference_boxes(group, table, iod).items():
+                    boxes[dataset].setdefault(name, []).append((x1 - x0, y1 - y0))
+    sizes = {}
+    for dataset, measured in sorted(boxes.items()):
+        sizes[dataset] = {}
+        for name, spec in table.items():
+            if spec["size"] != "auto":
+                sizes[dataset][name] = list(spec["size"])
+            elif measured.get(name):
+                sizes[dataset][name] = regions.auto_size(measured[name])
+            else:
+                raise ValueError(
+                    f"region {name!r} has size auto but dataset {dataset!r} has no aligned clip to measure"
+                )
+    return sizes
+
+
+def crop_subject(
+    aligned_path: str | Path,
+    out_path: str | Path,
+    samples: pd.DataFrame,
+    params: dict,
+    sizes_path: str | Path | None = None,
+) -> int:
+    """Stage 3 for one subject: regions resized and cut into patches. Returns clips written.
+
+    ``params`` is the ``preprocessing`` config block; ``sizes_path`` the region_sizes.json of
+    ``region_sizes`` (needed only when a region's size is auto).
+    """
+    table = regions.load_region_table(params["regions"])
+    patches = params["patches"]
+    iod = params["alignment"]["iod"]
+    written = 0
+    by_sample = samples.set_index("sample_id")
+    with h5py.File(aligned_path, "r") as source, h5py.File(out_path, "w") as h5:
+        subject = str(source.attrs["subject"])
+        dataset = subject.split("/", 1)[0]
+        if sizes_path:
+            sizes = json.loads(Path(sizes_path).read_text())[dataset]
+        elif any(spec["size"] == "auto" for spec in table.values()):
+            raise ValueError("a region size is auto: pass the region_sizes.json measured over the dataset")
+        else:
+            sizes = {name: spec["size"] for name, spec in table.items()}
+        h5.attrs.update(
+            format=FORMAT,
+            stage="patches",
+            subject=subject,
+            regions=list(regions.REGION_NAMES),
+            patches=patches,
+            region_sizes=json.dumps(sizes),
+            params=json.dumps(params),
+            localmer_version=__version__,
+        )
+        h5.create_group("clips")
+        for clip, aligned in source["clips"].items():
+            sample = by_sample.loc[aligned.attrs["sample_id"]]
+            faces = aligned["faces"][()]
+            boxes = reference_boxes(aligned, table, iod)
+            group = h5.create_group(f"clips/{clip}")
+            group.attrs.update(
+                sample_id=aligned.attrs["sample_id"],
+                label=sample["label"],
+                onset=int(sample["onset"]),
+                apex=int(sample["apex"]),
+                offset=int(sample["offset"]),
+                reference_frame=aligned.attrs["reference_frame"],
+                boxes=json.dumps(boxes),
+            )
+            for name in ("frame_numbers", "landmarks", "transforms"):
+                group.create_dataset(name, data=aligned[name][()])
+            for name in regions.REGION_NAMES:
+                crops = np.stack([regions.crop(face, boxes[name], sizes[name]) for face in faces])
+                _h5_write(group, f"patches/{name}", regions.cut_patches(crops, patches), per_frame=True)
+            written += 1
+    return written
+
+
+def read_clip(path: str | Path, clip: str) -> dict:
+    """A clip of a patches file: {'patches': {region: (F, m, h, w)}, 'frame_numbers', 'landmarks', ...}."""
+    with h5py.File(path, "r") as h5:
+        group = h5["clips"][clip]
+        return {
+            **{key: (json.loads(value) if key == "boxes" else value) for key, value in group.attrs.items()},
+            "frame_numbers": group["frame_numbers"][()],
+            "landmarks": group["landmarks"][()],
+            "transforms": group["transforms"][()],
+            "patches": {name: group["patches"][name][()] for name in h5.attrs["regions"]},
+        }
+
+
+def stage_keys(experiment: dict, base_dir: str | Path = ".") -> dict[str, str]:
+    """Short digests naming each stage's output folder, from exactly the settings that stage depends on
+    (and those of the stages before it). Experiments with equal keys share preprocessed files; changing
+    the patch count changes only the ``patches`` key, so landmarks and alignment are not redone."""
+    import hashlib
+
+    def digest(*parts) -> str:
+        return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
+
+    settings = experiment["preprocessing"]
+    data = {"datasets": experiment["datasets"], "task": experiment["task"]}
+    landmark_key = digest(data, settings["landmarks"], settings["frames"], settings["n_frames"])
+    aligned_key = digest(landmark_key, settings["alignment"])
+    table = regions.load_region_table(Path(base_dir) / settings["regions"])
+    return {
+        "landmarks": landmark_key,
+        "aligned": aligned_key,
+        "patches": digest(aligned_key, table, settings["patches"]),
+    }

@@ -1,0 +1,167 @@
+"""Quality-control pictures: landmarks, eye line, region boxes and patch grids on the aligned face,
+per-clip overlays, per-subject contact sheets, and ``localmer inspect`` for one input."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+
+from . import landmarks, preprocess, regions
+
+log = logging.getLogger(__name__)
+
+# BGR colours per region, fixed so that every picture reads the same way.
+REGION_COLOURS = {
+    "left_eye": (60, 180, 255),
+    "right_eye": (255, 160, 40),
+    "nose": (80, 220, 80),
+    "left_cheek": (200, 80, 255),
+    "right_cheek": (255, 80, 200),
+    "mouth": (60, 60, 255),
+}
+
+
+def overlay(face: np.ndarray, points: np.ndarray, boxes: dict, patches: int, scale: int = 3) -> np.ndarray:
+    """The aligned face (grey), enlarged, with landmarks, the eye line, region boxes and patch grids."""
+    image = cv2.cvtColor(face, cv2.COLOR_GRAY2BGR) if face.ndim == 2 else face.copy()
+    image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    side = regions.grid_side(patches)
+    for name, (x0, y0, x1, y1) in boxes.items():
+        colour = REGION_COLOURS[name]
+        cv2.rectangle(image, (x0 * scale, y0 * scale), (x1 * scale - 1, y1 * scale - 1), colour, 2)
+        for k in range(1, side):
+            x = int(round((x0 + (x1 - x0) * k / side) * scale))
+            y = int(round((y0 + (y1 - y0) * k / side) * scale))
+            cv2.line(image, (x, y0 * scale), (x, y1 * scale), colour, 1)
+            cv2.line(image, (x0 * scale, y), (x1 * scale, y), colour, 1)
+        cv2.putText(image, name, (x0 * scale + 3, y0 * scale + 12), cv2.FONT_HERSHEY_PLAIN, 0.9, colour, 1, cv2.LINE_AA)
+    right, left = landmarks.eye_centres(points)
+    cv2.line(
+        image, tuple((right * scale).astype(int)), tuple((left * scale).astype(int)), (0, 255, 255), 1, cv2.LINE_AA
+    )
+    for x, y in points * scale:
+        cv2.circle(image, (int(round(x)), int(round(y))), 2, (0, 255, 0), -1, cv2.LINE_AA)
+    return image
+
+
+def region_strip(crops: dict[str, np.ndarray], height: int = 96) -> np.ndarray:
+    """The six region crops side by side, each scaled to ``height``, labelled."""
+    tiles = []
+    for name in regions.REGION_NAMES:
+        crop = crops[name]
+        width = max(1, int(round(crop.shape[1] * height / crop.shape[0])))
+        tile = cv2.cvtColor(cv2.resize(crop, (width, height), interpolation=cv2.INTER_NEAREST), cv2.COLOR_GRAY2BGR)
+        cv2.putText(tile, name, (2, height - 4), cv2.FONT_HERSHEY_PLAIN, 0.8, REGION_COLOURS[name], 1, cv2.LINE_AA)
+        tiles.append(np.pad(tile, ((0, 0), (0, 4), (0, 0))))
+    return np.concatenate(tiles, axis=1)
+
+
+def _stack(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    width = max(top.shape[1], bottom.shape[1])
+    pad = lambda image: np.pad(image, ((0, 0), (0, width - image.shape[1]), (0, 0)))  # noqa: E731
+    return np.concatenate([pad(top), pad(bottom)], axis=0)
+
+
+def contact_sheet(
+    aligned_path: str | Path, patches_path: str | Path, out_png: str | Path, columns: int = 4, scale: int = 2
+) -> int:
+    """A subject's clips in a grid: each clip's reference aligned face with its overlay. Returns clips drawn."""
+    tiles = []
+    with h5py.File(aligned_path, "r") as aligned, h5py.File(patches_path, "r") as h5:
+        count = int(h5.attrs["patches"])
+        for clip, group in h5["clips"].items():
+            face = aligned["clips"][clip]["faces"][0]
+            tile = overlay(face, group["landmarks"][0], json.loads(group.attrs["boxes"]), count, scale)
+            cv2.putText(
+                tile, clip, (4, tile.shape[0] - 6), cv2.FONT_HERSHEY_PLAIN, 1.0, (255, 255, 255), 1, cv2.LINE_AA
+            )
+            tiles.append(tile)
+    if not tiles:
+        sheet = np.zeros((60, 400, 3), np.uint8)
+        cv2.putText(
+            sheet, "no clip of this subject was preprocessed", (6, 34), cv2.FONT_HERSHEY_PLAIN, 1.0, (255, 255, 255), 1
+        )
+    else:
+        height = max(t.shape[0] for t in tiles)
+        width = max(t.shape[1] for t in tiles)
+        tiles = [np.pad(t, ((0, height - t.shape[0]), (0, width - t.shape[1]), (0, 0))) for t in tiles]
+        tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % columns)
+        rows = [np.concatenate(tiles[i : i + columns], axis=1) for i in range(0, len(tiles), columns)]
+        sheet = np.concatenate(rows, axis=0)
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out_png), sheet)
+    return len([t for t in tiles if t.any()])
+
+
+def inspect(source: str | Path, out_dir: str | Path, params: dict, table: dict) -> dict:
+    """Landmarks, aligned face, the six region crops and a QC overlay of one image, video or frame folder.
+
+    Writes into out_dir: ``landmarks.csv`` (68 points, input px), ``aligned.png``, ``<region>.png`` for
+    the six regions, ``overlay.png`` (aligned face with landmarks, eye line, boxes and patch grids,
+    above the region crops) and ``inspect.json`` (input, frame used, detection, transform, boxes).
+    Raises preprocess.PreprocessError when no face is found.
+    """
+    source = Path(source)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        from .datasets import list_frames
+
+        names = list_frames(source)
+        if not names:
+            raise preprocess.PreprocessError(f"{str(source)!r} holds no image frames")
+        frames = landmarks.ClipFrames.from_sample(
+            {"frame_dir": str(source), "frames": "|".join(names), "n_frames": len(names)}
+        )
+    elif source.suffix.lower() in {".mp4", ".avi", ".mov", ".mkv"}:
+        capture = cv2.VideoCapture(str(source))
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        capture.release()
+        if count <= 0:
+            raise landmarks.FrameError(f"video {str(source)!r} cannot be read by OpenCV")
+        frames = landmarks.ClipFrames(source, None, range(count))
+    else:
+        frames = landmarks.ClipFrames(source.parent, [source.name], [0])
+    detection_params = {**params["landmarks"], "strategy": "reference"}
+    result = preprocess.detect_clip(frames, frames.numbers, frames.numbers[0], detection_params)
+    if result["status"] != "ok":
+        raise preprocess.PreprocessError(f"{source}: {result['reason']}")
+    alignment = params["alignment"]
+    points = result["landmarks"][0]
+    matrix = regions.alignment_matrix(points, alignment["iod"], alignment["face_size"], alignment["eye_position"])
+    ((_, frame),) = frames.read([result["reference_frame"]])
+    face = regions.align(frame, matrix, alignment["face_size"])
+    aligned_points = regions.transform_points(matrix, points)
+    boxes = regions.region_boxes(aligned_points, table, alignment["iod"])
+    crops = {}
+    for name, spec in table.items():
+        size = (
+            spec["size"]
+            if spec["size"] != "auto"
+            else regions.auto_size([(boxes[name][2] - boxes[name][0], boxes[name][3] - boxes[name][1])])
+        )
+        crops[name] = regions.crop(face, boxes[name], size)
+        cv2.imwrite(str(out / f"{name}.png"), crops[name])
+    cv2.imwrite(str(out / "aligned.png"), face)
+    cv2.imwrite(
+        str(out / "overlay.png"), _stack(overlay(face, aligned_points, boxes, params["patches"]), region_strip(crops))
+    )
+    np.savetxt(out / "landmarks.csv", points, delimiter=",", fmt="%.2f", header="x,y", comments="")
+    info = {
+        "input": str(source),
+        "frame": int(result["reference_frame"]),
+        "faces": int(result["faces"]),
+        "upsample": int(result["upsample"]),
+        "score": float(result["score"]),
+        "roll_deg": float(result["roll_deg"]),
+        "iod_px": float(result["iod_px"]),
+        "transform": matrix.tolist(),
+        "boxes": boxes,
+    }
+    (out / "inspect.json").write_text(json.dumps(info, indent=2))
+    return info
