@@ -65,3 +65,46 @@ def real_layout(tmp_path_factory) -> dict:
         {"name": "smic", "kind": "smic", "root": str(root / "SMIC" / "HS")},
     ]
     return {"root": root, "datasets": datasets, "gt": gt, "casme_sheet": casme_sheet, "samm_sheet": samm_sheet}
+
+
+@pytest.fixture(scope="session")
+def tiny_indexed_corpus(tmp_path_factory) -> dict:
+    """A tiny synthetic corpus (three layouts, one subject each, one clip per class) and its index."""
+    from localmer import config, datasets, synth
+
+    root = tmp_path_factory.mktemp("tiny_corpus")
+    params = config.schema_defaults("synthetic")
+    params.update(seed=11, image_size=[160, 180], duration_s=[0.1, 0.3])
+    params["parts"] = {
+        part: {"subjects": 1, "clips_per_class": 1, "extra_clips_per_subject": 0, "fps": 50}
+        for part in ("casme2", "samm", "smic")
+    }
+    synth.write_corpus(root, params)
+    specs = [
+        {
+            "name": "casme2",
+            "kind": "casme2",
+            "root": str(root / "casme2"),
+            "annotations": str(root / "casme2" / "CASME2-coding-20140508.xlsx"),
+        },
+        {
+            "name": "samm",
+            "kind": "samm",
+            "root": str(root / "samm"),
+            "annotations": str(root / "samm" / "SAMM_Micro_FACS_Codes_v2.xlsx"),
+        },
+        {"name": "smic", "kind": "smic", "root": str(root / "smic" / "HS")},
+    ]
+    task = {"name": "megc2019", "ground_truth": str(root / "megc2019_gt.csv"), "strict": True}
+    index = datasets.build_index(specs, task)
+    return {"root": root, "datasets": specs, "samples": index.samples}
+
+
+def preprocessing_params(**changes) -> dict:
+    """The default preprocessing settings with an absolute region-table path."""
+    from localmer import config
+
+    params = config.schema_defaults("preprocessing")
+    params["regions"] = str(REPO / "config" / "regions.yaml")
+    params.update(changes)
+    return params

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 
 import pytest
 import yaml
@@ -71,6 +72,8 @@ def test_missing_paths_are_named_unless_the_workflow_makes_them(tmp_path):
     assert "config key 'datasets[3].annotations': path 'x.xlsx' does not exist" in message
     # The corpus paths are fine while synthesize_corpus will write them, an error once it will not.
     cfg = copy.deepcopy(DEFAULT)
+    (tmp_path / "config").mkdir()
+    shutil.copy(REPO / "config" / "regions.yaml", tmp_path / "config")
     config.validate(cfg, base_dir=tmp_path)
     cfg["synthetic"]["enabled"] = False
     with pytest.raises(config.ConfigError, match=r"config key 'datasets\[0\].root': path 'results/synthetic/casme2'"):

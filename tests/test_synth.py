@@ -14,6 +14,7 @@ import pytest
 from conftest import ANNOTATIONS
 
 from localmer import synth
+from localmer.landmarks import detect
 
 TINY = {
     "seed": 7,
@@ -310,7 +311,8 @@ def test_blinks_occur_in_clips_of_several_classes(tmp_path):
 def test_dlib_finds_the_face_on_an_onset_frame(tiny_corpus, photo):
     row = next(r for r in read_truth(tiny_corpus) if r["photo"] == photo and r["part"] == "casme2")
     frame = read_frame(tiny_corpus, row, int(row["onset"])).astype(np.uint8)
-    landmarks = synth.detect_landmarks(frame)
-    assert landmarks is not None and landmarks.shape == (68, 2)
+    detection = detect(frame)
+    assert detection is not None and detection.landmarks.shape == (68, 2)
+    landmarks = detection.landmarks
     right_eye, left_eye = landmarks[36:42].mean(0), landmarks[42:48].mean(0)
     assert np.linalg.norm(left_eye - right_eye) == pytest.approx(0.4 * TINY["image_size"][0], rel=0.2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snake
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the workflow in ``workdir``, with the config folder deployed there as a user would."""
+    shutil.copytree(REPO / "config", workdir / "config", dirs_exist_ok=True)
     return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, timeout=900)
 
 
@@ -86,7 +89,13 @@ def test_workflow_builds_the_corpus_and_indexes_it(tmp_path):
             assert pd.isna(sample.aus) and "middle frame" in sample.notes
         else:
             assert (sample.aus, sample.apex) == (clip.aus, clip.apex)
-    for log in ("logs/synthesize_corpus.log", "logs/full/build_index.log"):
+    # Preprocessing: every clip has landmarks, a patches file per subject, a QC sheet per subject.
+    report = pd.read_csv(tmp_path / "results" / "full" / "preprocessing_report.tsv", sep="\t")
+    assert sorted(report.sample_id) == sorted(samples.sample_id) and (report.status == "ok").all()
+    patches = sorted((tmp_path / "results" / "preprocess").glob("patches-*/*/*.h5"))
+    assert len(patches) == 6
+    assert len(list((tmp_path / "results" / "full" / "qc").glob("*/*.png"))) == 6
+    for log in ("logs/synthesize_corpus.log", "logs/full/build_index.log", "logs/full/preprocessing_report.log"):
         assert (tmp_path / log).exists()
 
     # Nothing changed: nothing reruns.

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from . import __version__
 from . import config as configuration
@@ -52,6 +53,31 @@ def _index(args: argparse.Namespace) -> int:
     index = datasets.build_index(experiment["datasets"], experiment["task"], base_dir=args.base_dir)
     index.write(args.out)
     print(index.summary().to_string(index=False))
+    return 0
+
+
+def _preprocess(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import preprocess
+
+    cfg = configuration.load(args.config, base_dir=args.base_dir, check_paths=False)
+    params = configuration.experiment(cfg, args.experiment, base_dir=args.base_dir, check_paths=False)["preprocessing"]
+    params = {**params, "regions": str(Path(args.base_dir) / params["regions"])}
+    samples = pd.read_csv(args.samples, sep="\t", keep_default_na=False)
+    report = preprocess.preprocess_all(samples, params, args.out, args.subjects)
+    print(report.status.value_counts().to_string())
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from . import qc, regions
+
+    cfg = configuration.load(args.config, base_dir=args.base_dir, check_paths=False)
+    params = configuration.experiment(cfg, args.experiment, base_dir=args.base_dir, check_paths=False)["preprocessing"]
+    table = regions.load_region_table(Path(args.base_dir) / params["regions"])
+    info = qc.inspect(args.input, args.out, params, table)
+    print(json.dumps({k: info[k] for k in ("input", "frame", "faces", "roll_deg", "iod_px")}, indent=2))
     return 0
 
 
@@ -110,18 +136,54 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--out", required=True, help="output folder")
     index.add_argument("--base-dir", default=".", help="where relative paths start (default: current folder)")
     index.set_defaults(func=_index)
+
+    prep = commands.add_parser(
+        "preprocess",
+        help="landmarks, alignment, six regions x m patches (HDF5 per subject) for a samples.tsv",
+        description="Run the three preprocessing stages without Snakemake: OUT/landmarks, OUT/aligned, "
+        "OUT/patches (<dataset>/<subject>.h5 each) and OUT/preprocessing_report.tsv.",
+    )
+    prep.add_argument("--samples", required=True, help="samples.tsv written by `localmer index`")
+    prep.add_argument("--out", required=True, help="output folder")
+    prep.add_argument("--config", default="config/config.yaml", help="config YAML (default: %(default)s)")
+    prep.add_argument("--experiment", default="full", help="experiment whose preprocessing settings apply")
+    prep.add_argument("--subjects", nargs="+", help="only these subjects (dataset/subject)")
+    prep.add_argument("--base-dir", default=".", help="where relative paths start (default: current folder)")
+    prep.set_defaults(func=_preprocess)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="landmarks, aligned face, region crops and a QC overlay of one image, video or frame folder",
+        description="Writes landmarks.csv, aligned.png, one PNG per region, overlay.png and inspect.json.",
+    )
+    inspect.add_argument("input", help="an image file, a video (mp4/avi/mov/mkv) or a folder of frames")
+    inspect.add_argument("--out", required=True, help="output folder")
+    inspect.add_argument("--config", default="config/config.yaml", help="config YAML (default: %(default)s)")
+    inspect.add_argument("--experiment", default="full", help="experiment whose preprocessing settings apply")
+    inspect.add_argument("--base-dir", default=".", help="where relative paths start (default: current folder)")
+    inspect.set_defaults(func=_inspect)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from .datasets import AnnotationError, ReconciliationError
+    from .landmarks import FrameError
+    from .preprocess import PreprocessError
+    from .regions import RegionTableError
     from .runlog import to_stderr
 
     args = build_parser().parse_args(argv)
     to_stderr(args.verbose)
     try:
         return args.func(args)
-    except (configuration.ConfigError, AnnotationError, ReconciliationError) as err:
+    except (
+        configuration.ConfigError,
+        AnnotationError,
+        ReconciliationError,
+        FrameError,
+        PreprocessError,
+        RegionTableError,
+    ) as err:
         print(f"localmer {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -144,12 +144,25 @@ def _check_semantics(cfg: dict, base_dir: Path, check_paths: bool, where: str) -
         ]
         if cfg["task"].get("ground_truth"):
             paths.append(("task.ground_truth", cfg["task"]["ground_truth"]))
+        if cfg["preprocessing"]["landmarks"]["model"]:
+            paths.append(("preprocessing.landmarks.model", cfg["preprocessing"]["landmarks"]["model"]))
+        problems += _region_table_problems(base_dir / cfg["preprocessing"]["regions"])
         for key, value in paths:
             path = base_dir / value
             if not path.exists() and not _produced_by_workflow(path, cfg, base_dir):
                 problems.append(f"config key '{key}': path {value!r} does not exist (resolved to {path})")
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  {prefix}{p}" for p in problems))
+
+
+def _region_table_problems(path: Path) -> list[str]:
+    from .regions import RegionTableError, load_region_table
+
+    try:
+        load_region_table(path)
+    except RegionTableError as err:
+        return [f"config key 'preprocessing.regions': {err}"]
+    return []
 
 
 def validate(cfg: dict, *, base_dir: str | Path = ".", check_paths: bool = True) -> dict:

@@ -351,3 +351,32 @@ def stage_keys(experiment: dict, base_dir: str | Path = ".") -> dict[str, str]:
         "aligned": aligned_key,
         "patches": digest(aligned_key, table, settings["patches"]),
     }
+
+
+def preprocess_all(
+    samples: pd.DataFrame, params: dict, out_dir: str | Path, subjects: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """All three stages for the given subjects (default: all) without Snakemake, subject by subject.
+
+    Writes ``out_dir/{landmarks,aligned,patches}/<subject>.h5``, ``patches/region_sizes.json`` and
+    ``preprocessing_report.tsv``; returns the report (one row per clip, ok or skipped).
+    """
+    out = Path(out_dir)
+    subjects = sorted(samples.subject.unique()) if subjects is None else list(subjects)
+    table = regions.load_region_table(params["regions"])
+    paths = {stage: {s: out / stage / f"{s}.h5" for s in subjects} for stage in ("landmarks", "aligned", "patches")}
+    for subject in subjects:
+        for stage in paths:
+            paths[stage][subject].parent.mkdir(parents=True, exist_ok=True)
+        detect_subject(samples, subject, paths["landmarks"][subject], params)
+        align_subject(samples, subject, paths["landmarks"][subject], paths["aligned"][subject], params)
+        log.info("%s: landmarks and aligned faces written", subject)
+    sizes_path = out / "patches" / "region_sizes.json"
+    sizes_path.write_text(
+        json.dumps(region_sizes(paths["aligned"].values(), table, params["alignment"]["iod"]), indent=2)
+    )
+    for subject in subjects:
+        crop_subject(paths["aligned"][subject], paths["patches"][subject], samples, params, sizes_path)
+    report = landmark_report(paths["landmarks"].values())
+    report.to_csv(out / "preprocessing_report.tsv", sep="\t", index=False)
+    return report

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import importlib.resources
 import io
 import itertools
 import json
@@ -46,7 +45,6 @@ from datetime import datetime
 from pathlib import Path
 
 import cv2
-import dlib
 import matplotlib
 import numpy as np
 import openpyxl
@@ -54,6 +52,8 @@ import skimage.data
 from openpyxl.writer.excel import ExcelWriter
 
 from . import config, datasets
+from .landmarks import detect, eye_centres
+from .regions import alignment_matrix
 
 log = logging.getLogger(__name__)
 
@@ -354,41 +354,17 @@ def _photo_bgr(name: str) -> np.ndarray:
 
 
 @functools.cache
-def _face_models() -> tuple:
-    model = importlib.resources.files("face_recognition_models") / "models" / "shape_predictor_68_face_landmarks.dat"
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model))
-
-
-def detect_landmarks(image_bgr_or_grey: np.ndarray, upsample: int = 1) -> np.ndarray | None:
-    """68 dlib landmarks (68, 2) of the best-scoring face, or None when no face is found."""
-    detector, predictor = _face_models()
-    image = image_bgr_or_grey
-    if image.ndim == 3:
-        image = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    rects, scores, _ = detector.run(image, upsample, 0)
-    if not rects:
-        return None
-    # The astronaut photo has a second, weaker detection that is not a face: keep the best score.
-    best = rects[int(np.argmax(scores))]
-    shape = predictor(image, best)
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-
-
-@functools.cache
 def base_landmarks(photo: str) -> np.ndarray:
     """Landmarks (68, 2) of a base photo, in photo px (cached: detection costs about a second)."""
-    landmarks = detect_landmarks(_photo_bgr(photo))
-    if landmarks is None:
+    # The astronaut photo has a second, weaker detection that is not a face: keep the best score.
+    detection = detect(_photo_bgr(photo), upsample=1, choose="score")
+    if detection is None:
         raise RuntimeError(f"dlib found no face in base photo {photo}")
-    right_eye, left_eye = landmarks[36:42].mean(0), landmarks[42:48].mean(0)
+    landmarks = detection.landmarks.astype(np.float64)
+    right_eye, left_eye = eye_centres(landmarks)
     if not 20 < np.linalg.norm(left_eye - right_eye) < 400 or left_eye[0] <= right_eye[0]:
         raise RuntimeError(f"implausible landmarks in base photo {photo}")
     return landmarks
-
-
-def _eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centres of the subject's right eye (image-left) and left eye (image-right)."""
-    return landmarks[36:42].mean(0), landmarks[42:48].mean(0)
 
 
 @functools.cache
@@ -399,14 +375,8 @@ def _canonical_photo(photo: str, iod: float, half_size: int) -> tuple[np.ndarray
     Returns the (2*half_size)^2 float32 BGR image and its landmarks.
     """
     landmarks = base_landmarks(photo)
-    right_eye, left_eye = _eye_centres(landmarks)
-    centre = (right_eye + left_eye) / 2
-    eye_line = left_eye - right_eye
-    scale = iod / np.linalg.norm(eye_line)
-    angle = math.degrees(math.atan2(eye_line[1], eye_line[0]))
-    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
-    matrix[:, 2] += half_size - centre
     size = 2 * half_size
+    matrix = alignment_matrix(landmarks, iod, (size, size), (0.5, 0.5)).astype(np.float64)
     image = cv2.warpAffine(
         _photo_bgr(photo), matrix, (size, size), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT101
     )
@@ -578,7 +548,7 @@ def subject_geometry(subject: SubjectPlan) -> SubjectGeometry:
     for _ in range(4):
         moved = landmarks + _sample_field(displacement, moved)
     # The face frame and IOD of the face as it appears, i.e. after the identity warp.
-    right_eye, left_eye = _eye_centres(moved)
+    right_eye, left_eye = eye_centres(moved)
     moved_iod = float(np.linalg.norm(left_eye - right_eye))
     moved_u = (left_eye - right_eye) / moved_iod
     moved_v = np.array([-moved_u[1], moved_u[0]])

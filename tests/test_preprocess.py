@@ -1,0 +1,278 @@
+"""Preprocessing on the synthetic corpus: landmarks, alignment, regions, patches, HDF5, failures, inspect."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import h5py
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, preprocessing_params
+
+from localmer import landmarks, preprocess, qc, regions
+from localmer.cli import main as cli
+from localmer.datasets import frame_number
+
+TABLE = regions.load_region_table(REPO / "config" / "regions.yaml")
+
+
+@pytest.fixture(scope="module")
+def preprocessed(tiny_indexed_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("preprocessed")
+    params = preprocessing_params()
+    report = preprocess.preprocess_all(tiny_indexed_corpus["samples"], params, out)
+    return {"out": out, "report": report, "params": params, "samples": tiny_indexed_corpus["samples"]}
+
+
+def frame_paths(sample) -> list[Path]:
+    return [Path(sample["frame_dir"]) / name for name in sample["frames"].split("|")]
+
+
+def test_every_clip_gets_landmarks(preprocessed):
+    report, samples = preprocessed["report"], preprocessed["samples"]
+    assert sorted(report.sample_id) == sorted(samples.sample_id)
+    assert (report.status == "ok").all(), report[report.status != "ok"]
+    assert (report.faces == 1).all()
+    # The reference is the onset frame whenever the face is found there.
+    onsets = samples.set_index("sample_id").onset
+    assert (report.set_index("sample_id").reference_frame == onsets.loc[report.sample_id].values).all()
+
+
+def test_region_boxes_contain_their_landmark_groups(preprocessed):
+    for path in (preprocessed["out"] / "patches").rglob("*.h5"):
+        with h5py.File(path) as h5:
+            for group in h5["clips"].values():
+                boxes = json.loads(group.attrs["boxes"])
+                reference = group["landmarks"][0]
+                for name, spec in TABLE.items():
+                    x0, y0, x1, y1 = boxes[name]
+                    points = reference[spec["landmarks"]]
+                    assert (points[:, 0] >= x0).all() and (points[:, 0] < x1).all(), (path, name)
+                    assert (points[:, 1] >= y0).all() and (points[:, 1] < y1).all(), (path, name)
+                # Subject's left eye (dlib 42-47) lies on the image right of the subject's right eye.
+                assert boxes["left_eye"][0] > boxes["right_eye"][0]
+                assert boxes["left_cheek"][0] > boxes["right_cheek"][0]
+
+
+def test_aligned_faces_are_level_with_the_configured_eye_distance(preprocessed):
+    alignment = preprocessed["params"]["alignment"]
+    for path in (preprocessed["out"] / "aligned").rglob("*.h5"):
+        with h5py.File(path) as h5:
+            for group in h5["clips"].values():
+                points = group["landmarks"][0]
+                assert abs(regions.roll_degrees(points)) < 1e-3
+                assert landmarks.inter_ocular_distance(points) == pytest.approx(alignment["iod"], rel=1e-4)
+                assert group["faces"].shape[1:] == (alignment["face_size"][1], alignment["face_size"][0])
+                assert group["faces"].dtype == np.uint8
+
+
+def aligned_face(image: np.ndarray) -> np.ndarray:
+    params = preprocessing_params()["alignment"]
+    found = landmarks.detect(image)
+    matrix = regions.alignment_matrix(found.landmarks, params["iod"], params["face_size"], params["eye_position"])
+    return regions.align(image, matrix, params["face_size"])
+
+
+@pytest.mark.parametrize("degrees", [10, -10])
+def test_a_face_rolled_by_10_degrees_comes_back_level(degrees):
+    # A real photograph (matplotlib's Grace Hopper): aligned as it is, and aligned after a 10 degree roll.
+    photo = cv2.imread(
+        os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg"), cv2.IMREAD_GRAYSCALE
+    )
+    height, width = photo.shape
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    rolled = cv2.warpAffine(photo, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    level, realigned = aligned_face(photo), aligned_face(rolled)
+    # The rotation left between the two aligned faces, measured by image registration (ECC, rigid):
+    # landmark noise aside, alignment must undo the roll.
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 200, 1e-6)
+    _, warp = cv2.findTransformECC(
+        level.astype(np.float32),
+        realigned.astype(np.float32),
+        np.eye(2, 3, dtype=np.float32),
+        cv2.MOTION_EUCLIDEAN,
+        criteria,
+        None,
+        5,
+    )
+    residual = np.degrees(np.arctan2(warp[1, 0], warp[0, 0]))
+    assert abs(residual) < 1.0
+    assert abs(np.linalg.norm(warp[:, 2])) < 3.0  # and it lands in the same place, within a few px
+
+
+@pytest.mark.parametrize("patches", [1, 4, 9, 16])
+def test_patches_have_the_configured_shapes(preprocessed, tmp_path, patches):
+    params = preprocessing_params(patches=patches)
+    side = int(np.sqrt(patches))
+    aligned = next((preprocessed["out"] / "aligned").rglob("*.h5"))
+    out = tmp_path / "patches.h5"
+    assert preprocess.crop_subject(aligned, out, preprocessed["samples"], params) == 3
+    with h5py.File(out) as h5:
+        assert h5.attrs["patches"] == patches
+        for group in h5["clips"].values():
+            frames = len(group["frame_numbers"])
+            for name, spec in TABLE.items():
+                width, height = spec["size"]
+                assert group["patches"][name].shape == (frames, patches, height // side, width // side)
+                assert group["patches"][name].dtype == np.uint8
+
+
+def test_patch_grid_reassembles_the_region():
+    region = np.arange(2 * 36 * 48, dtype=np.uint8).reshape(2, 36, 48)
+    tiles = regions.cut_patches(region, 9)
+    assert tiles.shape == (2, 9, 12, 16)
+    assert (tiles[:, 0] == region[:, :12, :16]).all()  # top-left first
+    assert (tiles[:, 1] == region[:, :12, 16:32]).all()  # then along the top row
+    assert (tiles[:, 3] == region[:, 12:24, :16]).all()  # then the next row
+    with pytest.raises(ValueError, match="patches must be one of"):
+        regions.cut_patches(region, 8)
+
+
+def test_hdf5_round_trips(preprocessed):
+    samples = preprocessed["samples"].set_index("sample_id")
+    path = preprocessed["out"] / "patches" / "casme2" / "sub01.h5"
+    with h5py.File(path) as h5:
+        assert h5.attrs["subject"] == "casme2/sub01"
+        assert list(h5.attrs["regions"]) == list(regions.REGION_NAMES)
+        assert json.loads(h5.attrs["params"]) == preprocessed["params"]
+        clips = list(h5["clips"])
+    for clip in clips:
+        data = preprocess.read_clip(path, clip)
+        sample = samples.loc[data["sample_id"]]
+        numbers = [frame_number(name) for name in sample["frames"].split("|")]
+        kept = [n for n in numbers if sample.onset <= n <= sample.offset]
+        assert data["frame_numbers"].tolist() == kept
+        assert (data["label"], data["onset"], data["offset"]) == (sample.label, sample.onset, sample.offset)
+        assert data["transforms"].shape == (len(kept), 2, 3) and data["landmarks"].shape == (len(kept), 68, 2)
+        assert all(p.shape[0] == len(kept) for p in data["patches"].values())
+
+
+def test_resampling_keeps_n_frames_from_onset_to_offset():
+    numbers = list(range(10, 31))
+    assert preprocess.select_frames(numbers, 12, 20, "onset_offset", 0) == list(range(12, 21))
+    assert preprocess.select_frames(numbers, 12, 20, "all", 0) == numbers
+    picked = preprocess.select_frames(numbers, 12, 20, "resample", 5)
+    assert picked == [12, 14, 16, 18, 20]
+    assert preprocess.select_frames(numbers, 12, 14, "resample", 5) == [12, 12, 13, 14, 14]
+
+
+def copy_clip_with_blank_frames(sample, tmp_path: Path, blank: int) -> dict:
+    """A copy of a clip whose first ``blank`` frames show no face (flat grey)."""
+    folder = tmp_path / sample["clip"]
+    shutil.copytree(sample["frame_dir"], folder)
+    names = sample["frames"].split("|")
+    kept = [n for n in names if frame_number(n) >= sample["onset"]]
+    for name in kept[:blank]:
+        cv2.imwrite(str(folder / name), np.full((180, 160), 128, np.uint8))
+    return {**sample, "frame_dir": str(folder)}
+
+
+def test_clip_without_a_face_in_its_first_frames(tiny_indexed_corpus, tmp_path):
+    samples = tiny_indexed_corpus["samples"]
+    casme = samples[samples.dataset == "casme2"].to_dict("records")
+    late_face = copy_clip_with_blank_frames(casme[0], tmp_path / "late", blank=2)
+    no_face = copy_clip_with_blank_frames(casme[1], tmp_path / "none", blank=100)
+    table = pd.DataFrame([late_face, no_face, casme[2]])
+    params = preprocessing_params(
+        landmarks={**preprocessing_params()["landmarks"], "search_frames": 3, "upsample": [0]}
+    )
+    report = preprocess.detect_subject(table, "casme2/sub01", tmp_path / "landmarks.h5", params).set_index("sample_id")
+    # A face two frames after the onset is found by searching on; the reference is that frame.
+    assert report.loc[late_face["sample_id"], "status"] == "ok"
+    assert report.loc[late_face["sample_id"], "reference_frame"] == late_face["onset"] + 2
+    # No face on any searched frame: skipped, with the reason, and left out of the aligned faces.
+    assert report.loc[no_face["sample_id"], "status"] == "skipped"
+    assert report.loc[no_face["sample_id"], "reason"].startswith(f"no face on frames {no_face['onset']}..")
+    saved = preprocess.landmark_report([tmp_path / "landmarks.h5"]).set_index("sample_id")
+    assert (
+        saved.loc[no_face["sample_id"], "status"] == "skipped"
+        and "no face" in saved.loc[no_face["sample_id"], "reason"]
+    )
+    preprocess.align_subject(table, "casme2/sub01", tmp_path / "landmarks.h5", tmp_path / "aligned.h5", params)
+    with h5py.File(tmp_path / "aligned.h5") as h5:
+        assert sorted(h5["clips"]) == sorted([late_face["clip"], casme[2]["clip"]])
+    with pytest.raises(preprocess.PreprocessError, match="no face on frames"):
+        preprocess.detect_subject(table, "casme2/sub01", tmp_path / "strict.h5", {**params, "strict": True})
+
+
+def test_corrupt_frame_is_an_error_naming_the_file(tiny_indexed_corpus, tmp_path):
+    sample = tiny_indexed_corpus["samples"].iloc[0].to_dict()
+    folder = tmp_path / "clip"
+    shutil.copytree(sample["frame_dir"], folder)
+    inside = [n for n in sample["frames"].split("|") if sample["onset"] < frame_number(n) <= sample["offset"]]
+    broken = folder / inside[len(inside) // 2]
+    broken.write_bytes(broken.read_bytes()[:40])
+    table = pd.DataFrame([{**sample, "frame_dir": str(folder)}])
+    params = preprocessing_params()
+    with pytest.raises(landmarks.FrameError, match=f"frame file '{broken}' cannot be decoded"):
+        preprocess.detect_subject(table, sample["subject"], tmp_path / "lm.h5", params)
+        preprocess.align_subject(table, sample["subject"], tmp_path / "lm.h5", tmp_path / "al.h5", params)
+    # Beyond the frames landmark detection searches, alignment meets it and names it too.
+    search = {**params["landmarks"], "search_frames": 1}
+    preprocess.detect_subject(table, sample["subject"], tmp_path / "lm.h5", {**params, "landmarks": search})
+    with pytest.raises(landmarks.FrameError, match=f"frame file '{broken}' cannot be decoded"):
+        preprocess.align_subject(table, sample["subject"], tmp_path / "lm.h5", tmp_path / "al.h5", params)
+
+
+def write_video(frames: list[np.ndarray], path: Path) -> None:
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (width, height))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame)
+    writer.release()
+
+
+def test_inspect_writes_its_files_for_an_image_and_a_video(tiny_indexed_corpus, tmp_path, capsys):
+    sample = tiny_indexed_corpus["samples"].iloc[0]
+    paths = frame_paths(sample)
+    expected = {"landmarks.csv", "aligned.png", "overlay.png", "inspect.json"} | {
+        f"{n}.png" for n in regions.REGION_NAMES
+    }
+    config = str(REPO / "config" / "config.yaml")
+    assert (
+        cli(["inspect", str(paths[0]), "--out", str(tmp_path / "image"), "--config", config, "--base-dir", str(REPO)])
+        == 0
+    )
+    assert {p.name for p in (tmp_path / "image").iterdir()} == expected
+    video = tmp_path / "clip.avi"
+    write_video([landmarks.read_image(p) for p in paths[:5]], video)
+    assert (
+        cli(["inspect", str(video), "--out", str(tmp_path / "video"), "--config", config, "--base-dir", str(REPO)]) == 0
+    )
+    assert {p.name for p in (tmp_path / "video").iterdir()} == expected
+    info = json.loads((tmp_path / "video" / "inspect.json").read_text())
+    assert info["frame"] == 0 and set(info["boxes"]) == set(regions.REGION_NAMES)
+    assert cv2.imread(str(tmp_path / "video" / "mouth.png")).shape[:2] == (36, 60)
+    # A video without a face: a clear error, exit code 2.
+    write_video([np.full((180, 160), 90, np.uint8)] * 4, tmp_path / "empty.avi")
+    capsys.readouterr()
+    assert (
+        cli(
+            [
+                "inspect",
+                str(tmp_path / "empty.avi"),
+                "--out",
+                str(tmp_path / "e"),
+                "--config",
+                config,
+                "--base-dir",
+                str(REPO),
+            ]
+        )
+        == 2
+    )
+    assert "no face on frames 0..3" in capsys.readouterr().err
+
+
+def test_contact_sheet_draws_every_clip(preprocessed, tmp_path):
+    out = preprocessed["out"]
+    drawn = qc.contact_sheet(
+        out / "aligned" / "smic" / "s01.h5", out / "patches" / "smic" / "s01.h5", tmp_path / "s.png"
+    )
+    assert drawn == 3 and cv2.imread(str(tmp_path / "s.png")) is not None
