@@ -276,3 +276,47 @@ def test_contact_sheet_draws_every_clip(preprocessed, tmp_path):
         out / "aligned" / "smic" / "s01.h5", out / "patches" / "smic" / "s01.h5", tmp_path / "s.png"
     )
     assert drawn == 3 and cv2.imread(str(tmp_path / "s.png")) is not None
+
+
+def test_several_faces_choose_the_largest():
+    photo = cv2.imread(
+        os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg"), cv2.IMREAD_GRAYSCALE
+    )
+    small = cv2.resize(photo, None, fx=0.6, fy=0.6)
+    canvas = np.full((photo.shape[0], photo.shape[1] + small.shape[1]), 128, np.uint8)
+    canvas[: small.shape[0], : small.shape[1]] = small
+    canvas[:, small.shape[1] :] = photo
+    found = landmarks.detect(canvas)
+    assert found.faces == 2
+    assert found.box[0] >= small.shape[1] - 10  # the full-size face, on the right
+
+
+def test_per_frame_strategy_gives_a_smoothed_track(tiny_indexed_corpus, tmp_path):
+    samples = tiny_indexed_corpus["samples"]
+    subject = samples.subject.iloc[0]
+    settings = preprocessing_params()
+    params = {**settings, "landmarks": {**settings["landmarks"], "strategy": "per_frame", "smoothing_frames": 3}}
+    preprocess.detect_subject(samples, subject, tmp_path / "lm.h5", params)
+    with h5py.File(tmp_path / "lm.h5") as h5:
+        for group in h5["clips"].values():
+            track = group["landmarks"][()]
+            assert track.shape == (len(group["frame_numbers"]), 68, 2)
+            # Micro-sized motion and smoothing: the typical landmark moves a few px at most over a clip
+            # (blinks move eyelid points more; that jitter is why `reference` is the default).
+            assert np.median(np.abs(track - track[0]).max(axis=0)) < 3
+    preprocess.align_subject(samples, subject, tmp_path / "lm.h5", tmp_path / "al.h5", params)
+    with h5py.File(tmp_path / "al.h5") as h5:
+        transforms = next(iter(h5["clips"].values()))["transforms"][()]
+        assert len({t.tobytes() for t in transforms}) > 1  # one transform per frame
+
+
+def test_auto_region_sizes_are_dataset_means_in_multiples_of_12(preprocessed, tmp_path):
+    table = {name: {**spec, "size": "auto"} for name, spec in TABLE.items()}
+    aligned = sorted((preprocessed["out"] / "aligned").rglob("*.h5"))
+    sizes = preprocess.region_sizes(aligned, table, preprocessed["params"]["alignment"]["iod"])
+    assert set(sizes) == {"casme2", "samm", "smic"}
+    for dataset_sizes in sizes.values():
+        assert set(dataset_sizes) == set(regions.REGION_NAMES)
+        assert all(v % regions.SIZE_MULTIPLE == 0 and v > 0 for size in dataset_sizes.values() for v in size)
+    # The eyes' boxes are about 1.2 x 0.8 inter-ocular distances (64 px): 72 x 48 after rounding.
+    assert sizes["casme2"]["left_eye"][0] > sizes["casme2"]["left_eye"][1]

@@ -101,3 +101,16 @@ def test_workflow_builds_the_corpus_and_indexes_it(tmp_path):
     # Nothing changed: nothing reruns.
     again = snakemake(tmp_path, "--configfile", str(config), "-n", "--cores", "1")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # Another patch count (an ablation experiment) re-runs cropping and what follows, not landmarks or
+    # alignment: those folders are shared by their settings' keys.
+    cfg = yaml.safe_load(config.read_text())
+    cfg["experiments"]["m4"] = {"preprocessing": {"patches": 4}}
+    cfg["run"] = ["full", "m4"]
+    config.write_text(yaml.safe_dump(cfg))
+    # The new experiment's index is a checkpoint: build it, then the plan lists every job.
+    assert snakemake(tmp_path, "--configfile", str(config), "--cores", "1", "results/m4/samples.tsv").returncode == 0
+    plan = snakemake(tmp_path, "--configfile", str(config), "-n", "--cores", "1", "--quiet", "rules")
+    jobs = plan.stdout + plan.stderr
+    assert "crop_regions" in jobs and "qc_subject" in jobs
+    assert "detect_landmarks" not in jobs and "align_faces" not in jobs and "synthesize_corpus" not in jobs
