@@ -65,3 +65,24 @@ def test_synth_writes_a_corpus_and_checks_its_flags(tmp_path, capsys):
     assert (out / "megc2019_gt.csv").read_bytes().count(b"\r\n") == 3
     assert cli(["synth", "--out", str(out), "--subjects", "0"]) == 2
     assert "config key 'synthetic.parts.casme2.subjects': 0 is less than the minimum of 1" in capsys.readouterr().err
+
+
+def test_metrics_recomputes_from_a_predictions_file(tmp_path, capsys):
+    published = [[231, 12, 7], [11, 97, 1], [8, 1, 74]]
+    rows = [
+        (f"d/s{i % 68}/c{i}", "d", f"d/s{i % 68}", true, predicted)
+        for i, (true, predicted) in enumerate(
+            (t, p) for t, row in enumerate(published) for p, count in enumerate(row) for _ in range(count)
+        )
+    ]
+    path = tmp_path / "predictions.tsv"
+    pd.DataFrame(rows, columns=["sample_id", "dataset", "subject", "true", "predicted"]).to_csv(
+        path, sep="\t", index=False
+    )
+    assert cli(["metrics", str(path), "--out", str(tmp_path / "out"), "--bootstrap", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "0.9095" in out and "0.9018" in out
+    assert (tmp_path / "out" / "metrics.json").exists() and (tmp_path / "out" / "confusion" / "FULL.png").exists()
+    path.write_text("sample_id\tdataset\ttrue\n")
+    assert cli(["metrics", str(path)]) == 2
+    assert "predicted" in capsys.readouterr().err

@@ -81,6 +81,19 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics(args: argparse.Namespace) -> int:
+    from . import evaluation
+
+    predictions = evaluation.read_predictions(args.predictions)
+    if args.out:
+        document = evaluation.write_report(predictions, args.out, n_boot=args.bootstrap, seed=args.seed)
+    else:
+        parts = evaluation.evaluate(predictions, n_boot=args.bootstrap, seed=args.seed)
+        document = {"classes": list(evaluation.MEGC), "notes": [], "parts": parts}
+    print(evaluation.format_table(document))
+    return 0
+
+
 def _config(args: argparse.Namespace) -> int:
     import yaml
 
@@ -162,6 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--experiment", default="full", help="experiment whose preprocessing settings apply")
     inspect.add_argument("--base-dir", default=".", help="where relative paths start (default: current folder)")
     inspect.set_defaults(func=_inspect)
+
+    metrics = commands.add_parser(
+        "metrics",
+        help="MEGC 2019 metrics (accuracy, UF1, UAR, per class, bootstrap CIs) of a predictions file",
+        description="Recompute the metrics from any predictions file with columns sample_id, dataset, true, "
+        "predicted (class names or integers; optional subject for intervals over subjects).",
+    )
+    metrics.add_argument("predictions", help="predictions TSV (or .csv)")
+    metrics.add_argument("--out", help="also write metrics.json, metrics.tsv, metrics.md and confusion/ here")
+    metrics.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
+    metrics.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    metrics.set_defaults(func=_metrics)
     return parser
 
 
@@ -184,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         PreprocessError,
         RegionTableError,
     ) as err:
+        if args.verbose:
+            raise
         print(f"localmer {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,422 @@
+"""Evaluation under the MEGC 2019 protocol: pooled predictions -> metrics, intervals, confusion matrices.
+
+The predictions of all LOSO folds are pooled into one table (``read_predictions``): one row per test
+clip with ``sample_id``, ``dataset``, ``true``, ``predicted`` and optionally ``subject`` and
+``prob_<class>`` columns. Every part — ``FULL`` (all rows) and each ``dataset`` value — is scored from a
+single confusion matrix over all of that part's predictions:
+
+- accuracy = trace / n
+- UAR = mean per-class recall
+- UF1 = mean per-class F1, with F1 = 2 TP / (2 TP + FP + FN) and TP/FP/FN summed over all folds.
+  Averaging UF1 per fold, or dropping classes a fold lacks, gives a different (wrong) number.
+- per-class precision, recall, F1 and support
+- 95 % percentile bootstrap intervals for UF1 and UAR, resampling whole subjects with replacement and
+  scoring each resample's pooled confusion matrix. Without a ``subject`` column the resampling unit is
+  the sample, and the output says so.
+
+Absent-class rule. A class with no true samples in a part has no defined recall, so:
+
+- UAR and UF1 of that part are the mean over the classes present in that part's truth
+  (``classes_present`` in the output);
+- the absent class's recall and F1 are null (JSON null, "n/a" in tables); its precision is 0 if it was
+  predicted (each such prediction is a false positive, which also lowers the recall of the true class of
+  that sample) and null if it was never predicted;
+- a present class that is never predicted has precision 0 and F1 0.
+
+The same rule applies inside every bootstrap resample. No metric is ever NaN, and nothing crashes.
+
+Published 2019 numbers are truncated, not rounded, to 4 decimals: their FULL matrix
+[[231, 12, 7], [11, 97, 1], [8, 1, 74]] gives UF1 0.902272..., reported as 0.9022 (tables here round: 0.9023).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from localmer.datasets import MEGC2019_CLASSES
+
+MEGC = MEGC2019_CLASSES
+REQUIRED_COLUMNS = ("sample_id", "dataset", "true", "predicted")
+FULL = "FULL"
+CI_LEVEL = 0.95
+TSV_COLUMNS = ["part", "n", "accuracy", "uf1", "uf1_lo", "uf1_hi", "uar", "uar_lo", "uar_hi"]
+
+ABSENT_CLASS_RULE = (
+    "A class with no true samples in a part has undefined recall: UAR and UF1 of that part are the mean over "
+    "the classes present in its truth (classes_present); the absent class's recall and F1 are null, its "
+    "precision is 0 if it was predicted (those predictions are false positives) and null if it was never "
+    "predicted. A present class that is never predicted has precision 0 and F1 0. The same rule holds in "
+    "every bootstrap resample."
+)
+POOLING_NOTE = (
+    "UF1 and UAR are computed from one confusion matrix per part, with TP/FP/FN summed over all folds "
+    "(MEGC 2019 protocol), not averaged per fold."
+)
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+def read_predictions(path, classes=MEGC) -> pd.DataFrame:
+    """Pooled predictions from a TSV (or ``.csv``) file, labels normalised to class names.
+
+    Labels may be class names (any case) or integers indexing ``classes``. Bad input raises ValueError
+    naming the file, the 1-based data row (and its line number) and the column.
+    """
+    path = Path(path)
+    classes = tuple(classes)
+    separator = "," if path.suffix.lower() == ".csv" else "\t"
+    try:
+        table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"file '{path}': empty file (expected a header with {list(REQUIRED_COLUMNS)})") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"file '{path}', line 1 (header), column {missing[0]!r}: missing column(s) {missing}; "
+            f"header has {list(table.columns)}"
+        )
+    if table.empty:
+        raise ValueError(f"file '{path}': no data rows below the header")
+
+    def where(index: int, column: str) -> str:
+        # Data row r (1-based) sits on line r + 1, below the header.
+        return f"file '{path}', row {index + 1} (line {index + 2}), column {column!r}"
+
+    text_columns = [c for c in ("sample_id", "dataset", "subject") if c in table.columns]
+    for column in text_columns:
+        table[column] = table[column].str.strip()
+        blank = table.index[table[column] == ""]
+        if len(blank):
+            raise ValueError(f"{where(blank[0], column)}: empty cell")
+    duplicated = table.index[table["sample_id"].duplicated()]
+    if len(duplicated):
+        first = duplicated[0]
+        raise ValueError(f"{where(first, 'sample_id')}: duplicate sample id {table.at[first, 'sample_id']!r}")
+    if FULL in set(table["dataset"]):
+        raise ValueError(f"file '{path}', column 'dataset': {FULL!r} is reserved for the pooled part")
+
+    by_name = {c.lower(): c for c in classes}
+    for column in ("true", "predicted"):
+        names = []
+        for index, raw in table[column].items():
+            label = raw.strip()
+            if _INTEGER.fullmatch(label):
+                number = int(label)
+                if not 0 <= number < len(classes):
+                    raise ValueError(
+                        f"{where(index, column)}: class index {number} out of range 0..{len(classes) - 1} "
+                        f"for classes {list(classes)}"
+                    )
+                names.append(classes[number])
+            elif label.lower() in by_name:
+                names.append(by_name[label.lower()])
+            else:
+                shown = "an empty cell" if not label else repr(label)
+                raise ValueError(f"{where(index, column)}: unknown label {shown}; expected one of {list(classes)}")
+        table[column] = names
+
+    for column in (c for c in table.columns if c.startswith("prob_")):
+        values = pd.to_numeric(table[column].str.strip(), errors="coerce")
+        bad = table.index[values.isna()]
+        if len(bad):
+            raise ValueError(f"{where(bad[0], column)}: expected a probability, got {table.at[bad[0], column]!r}")
+        table[column] = values
+    return table
+
+
+# --------------------------------------------------------------------------------------------- metrics
+
+
+def confusion(true, predicted, classes) -> np.ndarray:
+    """Counts with rows = true class, columns = predicted class, in the order of ``classes``."""
+    classes = list(classes)
+    index = {c: i for i, c in enumerate(classes)}
+    true, predicted = list(true), list(predicted)
+    if len(true) != len(predicted):
+        raise ValueError(f"{len(true)} true labels but {len(predicted)} predictions")
+    unknown = sorted({str(x) for x in true + predicted if x not in index})
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among the classes {classes}")
+    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    np.add.at(matrix, ([index[t] for t in true], [index[p] for p in predicted]), 1)
+    return matrix
+
+
+def _class_rates(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Recall, F1 and the present-class mask of a stack of confusion matrices (..., K, K).
+
+    Recall and F1 are NaN where a class has no true samples; callers apply the absent-class rule.
+    """
+    tp = np.diagonal(matrices, axis1=-2, axis2=-1).astype(float)
+    support = matrices.sum(axis=-1)
+    predicted = matrices.sum(axis=-2)
+    present = support > 0
+    # 2 TP + FP + FN == support + predicted, which is > 0 for every present class.
+    recall = np.divide(tp, support, out=np.full(tp.shape, np.nan), where=present)
+    f1 = np.divide(2 * tp, support + predicted, out=np.full(tp.shape, np.nan), where=present)
+    return recall, f1, present
+
+
+def _macro(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """UF1 and UAR of a stack of confusion matrices, averaged over the classes present in each."""
+    recall, f1, present = _class_rates(matrices)
+    n_present = present.sum(axis=-1)
+    uf1 = np.where(present, f1, 0.0).sum(axis=-1) / n_present
+    uar = np.where(present, recall, 0.0).sum(axis=-1) / n_present
+    return uf1, uar
+
+
+def _or_none(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def scores(matrix: np.ndarray, classes) -> dict:
+    """Accuracy, UAR, UF1 and per-class precision/recall/F1/support of one pooled confusion matrix."""
+    classes = list(classes)
+    matrix = np.asarray(matrix)
+    if matrix.shape != (len(classes), len(classes)):
+        raise ValueError(f"confusion matrix of shape {matrix.shape} does not match {len(classes)} classes")
+    n = int(matrix.sum())
+    if n == 0:
+        raise ValueError("confusion matrix is empty: nothing to score")
+    recall, f1, present = _class_rates(matrix)
+    uf1, uar = _macro(matrix)
+    predicted = matrix.sum(axis=0)
+    precision = np.divide(np.diagonal(matrix), predicted, out=np.full(len(classes), np.nan), where=predicted > 0)
+    # A present class never predicted has precision 0; an absent class never predicted keeps null.
+    precision[present & (predicted == 0)] = 0.0
+    per_class = {}
+    for i, name in enumerate(classes):
+        per_class[name] = {
+            "precision": _or_none(precision[i]),
+            "recall": _or_none(recall[i]),
+            "f1": _or_none(f1[i]),
+            "support": int(matrix[i].sum()),
+        }
+    return {
+        "accuracy": float(np.trace(matrix) / n),
+        "uar": float(uar),
+        "uf1": float(uf1),
+        "per_class": per_class,
+        "n": n,
+        "classes_present": [c for c, is_present in zip(classes, present, strict=True) if is_present],
+    }
+
+
+def bootstrap(table: pd.DataFrame, classes, n_boot=1000, seed=0, unit="subject") -> dict:
+    """95 % percentile intervals of UF1 and UAR, resampling whole units (subjects or samples).
+
+    Each resample draws as many units as there are, with replacement, and is scored from the pooled
+    confusion matrix of all its rows. Units are ordered by id, so the result depends only on the rows and
+    the seed, not on row order.
+    """
+    if unit not in ("subject", "sample"):
+        raise ValueError(f"bootstrap unit must be 'subject' or 'sample', got {unit!r}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    classes = list(classes)
+    k = len(classes)
+    unit_column = "subject" if unit == "subject" else "sample_id"
+    if unit_column not in table.columns:
+        raise ValueError(f"bootstrap over {unit}s needs a {unit_column!r} column")
+    unit_of_row, unit_ids = pd.factorize(table[unit_column], sort=True)
+    index = {c: i for i, c in enumerate(classes)}
+    true, predicted = table["true"].map(index), table["predicted"].map(index)
+    if true.isna().any() or predicted.isna().any():
+        raise ValueError(f"labels outside the classes {classes}; read the table with read_predictions")
+    cells = true.to_numpy(dtype=int) * k + predicted.to_numpy(dtype=int)
+    # One flattened confusion matrix per unit; a resample's matrix is a count-weighted sum of them.
+    per_unit = np.zeros((len(unit_ids), k * k), dtype=np.int64)
+    np.add.at(per_unit, (unit_of_row, cells), 1)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(unit_ids), size=(n_boot, len(unit_ids)))
+    weights = np.zeros((n_boot, len(unit_ids)), dtype=np.int64)
+    np.add.at(weights, (np.arange(n_boot)[:, None], draws), 1)
+    matrices = (weights @ per_unit).reshape(n_boot, k, k)
+    uf1, uar = _macro(matrices)
+    tail = 100 * (1 - CI_LEVEL) / 2
+    return {
+        "uf1": [float(v) for v in np.percentile(uf1, [tail, 100 - tail])],
+        "uar": [float(v) for v in np.percentile(uar, [tail, 100 - tail])],
+        "n_boot": int(n_boot),
+        "seed": int(seed),
+        "unit": unit,
+        "n_units": len(unit_ids),
+        "level": CI_LEVEL,
+    }
+
+
+def evaluate(predictions: pd.DataFrame, classes=MEGC, n_boot=1000, seed=0) -> dict:
+    """Scores, confusion matrix and bootstrap intervals for FULL and for each dataset, in that order.
+
+    ``predictions`` holds class names in ``true``/``predicted`` (as ``read_predictions`` returns them).
+    """
+    classes = list(classes)
+    unit = "subject" if "subject" in predictions.columns else "sample"
+    parts = {FULL: predictions}
+    for dataset in sorted(predictions["dataset"].unique()):
+        parts[dataset] = predictions[predictions["dataset"] == dataset]
+    metrics = {}
+    for part, rows in parts.items():
+        matrix = confusion(rows["true"], rows["predicted"], classes)
+        result = scores(matrix, classes)
+        result["confusion"] = matrix.tolist()
+        result["ci"] = bootstrap(rows, classes, n_boot=n_boot, seed=seed, unit=unit)
+        notes = [POOLING_NOTE]
+        absent = [c for c in classes if c not in result["classes_present"]]
+        if absent:
+            notes.append(f"classes absent from the truth: {absent}. {ABSENT_CLASS_RULE}")
+        if unit == "sample":
+            notes.append("no subject column: bootstrap intervals resample samples, not subjects")
+        result["notes"] = notes
+        metrics[part] = result
+    return metrics
+
+
+# --------------------------------------------------------------------------------------------- reporting
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def format_table(metrics: dict) -> str:
+    """Markdown tables: one row per part (accuracy, UF1, UAR with intervals), then per-class P/R/F1.
+
+    Accepts the ``evaluate`` result or the ``metrics.json`` document (which holds it under ``parts``).
+    """
+    parts = metrics["parts"] if {"classes", "parts"} <= metrics.keys() else metrics
+    units = sorted({part["ci"]["unit"] for part in parts.values()})
+    lines = [
+        "| part | n | accuracy | UF1 | UF1 95 % CI | UAR | UAR 95 % CI |",
+        "| --- | ---: | ---: | ---: | --- | ---: | --- |",
+    ]
+    for name, part in parts.items():
+        ci = part["ci"]
+        lines.append(
+            f"| {name} | {part['n']} | {_number(part['accuracy'])} | {_number(part['uf1'])} | "
+            f"[{_number(ci['uf1'][0])}, {_number(ci['uf1'][1])}] | {_number(part['uar'])} | "
+            f"[{_number(ci['uar'][0])}, {_number(ci['uar'][1])}] |"
+        )
+    lines += [
+        "",
+        "| part | class | support | precision | recall | F1 |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, part in parts.items():
+        for cls, values in part["per_class"].items():
+            lines.append(
+                f"| {name} | {cls} | {values['support']} | {_number(values['precision'])} | "
+                f"{_number(values['recall'])} | {_number(values['f1'])} |"
+            )
+    n_boot = next(iter(parts.values()))["ci"]["n_boot"]
+    lines += ["", f"Intervals: {n_boot} bootstrap resamples of whole {' / '.join(units)}s (percentile method)."]
+    notes = dict.fromkeys(note for part in parts.values() for note in part["notes"])
+    lines += [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _file_stem(part: str) -> str:
+    """A part name usable in a file name (dataset names are user configuration)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", part)
+
+
+def _plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Path) -> None:
+    # The Figure API draws with Agg without touching pyplot's global state.
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1.2 * len(classes) + 2.5, 1.1 * len(classes) + 2))
+    axes = figure.add_subplot()
+    support = matrix.sum(axis=1, keepdims=True)
+    # Colour by row share (recall) so that parts and classes of different sizes compare.
+    shares = np.divide(matrix, support, out=np.zeros(matrix.shape), where=support > 0)
+    axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (row, column), count in np.ndenumerate(matrix):
+        colour = "white" if shares[row, column] > 0.5 else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=colour)
+    axes.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    axes.set_yticks(range(len(classes)), classes)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def write_report(predictions, out_dir, classes=MEGC, n_boot=1000, seed=0) -> dict:
+    """Evaluate and write metrics.json, metrics.tsv, metrics.md and confusion/<part>.tsv/.png.
+
+    Returns the ``metrics.json`` document: ``classes``, ``notes`` and the ``evaluate`` result under ``parts``.
+    """
+    classes = list(classes)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = evaluate(predictions, classes, n_boot=n_boot, seed=seed)
+    unit = parts[FULL]["ci"]["unit"]
+    notes = [POOLING_NOTE, ABSENT_CLASS_RULE]
+    if unit == "sample":
+        notes.append("no subject column: bootstrap intervals resample samples, not subjects")
+    document = {"classes": classes, "notes": notes, "parts": parts}
+    (out_dir / "metrics.json").write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+
+    rows = [
+        [name, part["n"], part["accuracy"], part["uf1"], *part["ci"]["uf1"], part["uar"], *part["ci"]["uar"]]
+        for name, part in parts.items()
+    ]
+    pd.DataFrame(rows, columns=TSV_COLUMNS).to_csv(out_dir / "metrics.tsv", sep="\t", index=False, float_format="%.6f")
+    (out_dir / "metrics.md").write_text("# Evaluation metrics\n\n" + format_table(document))
+
+    confusion_dir = out_dir / "confusion"
+    confusion_dir.mkdir(exist_ok=True)
+    for name, part in parts.items():
+        matrix = np.array(part["confusion"])
+        stem = _file_stem(name)
+        frame = pd.DataFrame(matrix, index=pd.Index(classes, name="true\\predicted"), columns=classes)
+        frame.to_csv(confusion_dir / f"{stem}.tsv", sep="\t")
+        title = f"{name} (n={part['n']}): UF1 {part['uf1']:.4f}, UAR {part['uar']:.4f}"
+        _plot_confusion(matrix, classes, title, confusion_dir / f"{stem}.png")
+    return document
+
+
+def ablation_table(metrics_files: dict[str, str | Path]) -> pd.DataFrame:
+    """One row per experiment: UF1 and UAR (with 95 % intervals) for FULL and each dataset part."""
+    rows = []
+    for experiment, path in metrics_files.items():
+        parts = json.loads(Path(path).read_text())["parts"]
+        row = {"experiment": experiment}
+        for name, part in parts.items():
+            row.update(
+                {
+                    f"{name}_uf1": part["uf1"],
+                    f"{name}_uf1_lo": part["ci"]["uf1"][0],
+                    f"{name}_uf1_hi": part["ci"]["uf1"][1],
+                    f"{name}_uar": part["uar"],
+                    f"{name}_uar_lo": part["ci"]["uar"][0],
+                    f"{name}_uar_hi": part["ci"]["uar"][1],
+                    f"{name}_n": part["n"],
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ablation_markdown(table: pd.DataFrame) -> str:
+    """The ablation table as markdown: UF1 / UAR per part, FULL first."""
+    parts = [c[: -len("_uf1")] for c in table.columns if c.endswith("_uf1")]
+    parts = [FULL, *sorted(p for p in parts if p != FULL)] if FULL in parts else sorted(parts)
+    lines = ["| experiment | " + " | ".join(f"{p} UF1 / UAR" for p in parts) + " |", "|---" * (len(parts) + 1) + "|"]
+    for row in table.to_dict("records"):
+        cells = [
+            f"{_number(row.get(f'{p}_uf1'))} / {_number(row.get(f'{p}_uar'))}" if f"{p}_uf1" in row else "n/a"
+            for p in parts
+        ]
+        lines.append(f"| {row['experiment']} | " + " | ".join(cells) + " |")
+    return "# Ablations (LOSO, MEGC 2019 protocol)\n\n" + "\n".join(lines) + "\n"
