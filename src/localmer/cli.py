@@ -191,24 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .datasets import AnnotationError, ReconciliationError
-    from .landmarks import FrameError
     from .preprocess import PreprocessError
-    from .regions import RegionTableError
     from .runlog import to_stderr
 
     args = build_parser().parse_args(argv)
     to_stderr(args.verbose)
     try:
         return args.func(args)
-    except (
-        configuration.ConfigError,
-        AnnotationError,
-        ReconciliationError,
-        FrameError,
-        PreprocessError,
-        RegionTableError,
-    ) as err:
+    # Bad input (config, sheets, frames, predictions) is a ValueError naming the file and field: a
+    # message, not a traceback (--verbose shows the traceback).
+    except (ValueError, PreprocessError) as err:
         if args.verbose:
             raise
         print(f"localmer {args.command}: error: {err}", file=sys.stderr)
