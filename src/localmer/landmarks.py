@@ -23,6 +23,7 @@ import numpy as np
 SUBJECT_RIGHT_EYE = tuple(range(36, 42))  # image-left
 SUBJECT_LEFT_EYE = tuple(range(42, 48))  # image-right
 N_LANDMARKS = 68
+PLAUSIBLE_EYE_SPACING = 0.25  # minimum inter-ocular distance, in detector box widths
 
 
 class FrameError(ValueError):
@@ -75,6 +76,10 @@ def detect(image: np.ndarray, *, upsample: int = 1, choose: str = "largest", mod
     rect = rects[best]
     shape = predictor(image, rect)
     points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    # A real face's eyes lie about 0.4 box widths apart; a fit with eyes much closer is a false detection
+    # (seen at high upsampling on faces cropped by the frame edge).
+    if inter_ocular_distance(points) < PLAUSIBLE_EYE_SPACING * rect.width():
+        return None
     return Detection(
         points, (rect.left(), rect.top(), rect.right(), rect.bottom()), float(scores[best]), len(rects), upsample
     )
@@ -153,6 +158,7 @@ class ClipFrames:
             raise FrameError(f"video {str(self.source)!r} cannot be opened")
         try:
             wanted = sorted(set(numbers))
+            wanted_set = set(wanted)
             frames = {}
             position = wanted[0] if wanted else 0
             capture.set(cv2.CAP_PROP_POS_FRAMES, position)
@@ -160,7 +166,7 @@ class ClipFrames:
                 ok, frame = capture.read()
                 if not ok:
                     raise FrameError(f"video {str(self.source)!r}: frame {number} cannot be read")
-                if number in numbers:
+                if number in wanted_set:
                     frames[number] = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
             for number in numbers:
                 yield number, frames[number]
