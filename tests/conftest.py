@@ -108,3 +108,17 @@ def preprocessing_params(**changes) -> dict:
     params["regions"] = str(REPO / "config" / "regions.yaml")
     params.update(changes)
     return params
+
+
+@pytest.fixture(scope="session")
+def tiny_preprocessed(tiny_indexed_corpus, tmp_path_factory) -> dict:
+    """The tiny corpus preprocessed with 6 frames per clip (three subjects, three clips each)."""
+    from localmer import preprocess
+
+    out = tmp_path_factory.mktemp("tiny_preprocessed")
+    params = preprocessing_params(frames="resample", n_frames=6)
+    report = preprocess.preprocess_all(tiny_indexed_corpus["samples"], params, out)
+    patch_files = {
+        p.relative_to(out / "patches").with_suffix("").as_posix(): str(p) for p in (out / "patches").rglob("*.h5")
+    }
+    return {"samples": tiny_indexed_corpus["samples"], "report": report, "patch_files": patch_files, "params": params}

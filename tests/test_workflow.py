@@ -27,6 +27,10 @@ def small_config(tmp_path: Path, **synthetic) -> Path:
     for part in cfg["synthetic"]["parts"].values():
         part.update(subjects=2, clips_per_class=1, extra_clips_per_subject=1, fps=50)
     cfg["synthetic"]["image_size"] = [160, 180]
+    cfg["preprocessing"].update(frames="resample", n_frames=6)
+    cfg["training"]["spatial"].update(epochs=1)
+    cfg["training"]["temporal"].update(epochs=2, steps=6)
+    cfg["evaluation"]["bootstrap"] = 100
     cfg["synthetic"].update(synthetic)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -63,7 +67,7 @@ def test_invalid_config_stops_the_workflow_naming_the_key(tmp_path):
 
 
 @pytest.mark.slow
-def test_workflow_builds_the_corpus_and_indexes_it(tmp_path):
+def test_workflow_runs_end_to_end_on_a_small_corpus(tmp_path):
     config = small_config(tmp_path)
     result = snakemake(tmp_path, "--configfile", str(config), "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -95,6 +99,18 @@ def test_workflow_builds_the_corpus_and_indexes_it(tmp_path):
     patches = sorted((tmp_path / "results" / "preprocess").glob("patches-*/*/*.h5"))
     assert len(patches) == 6
     assert len(list((tmp_path / "results" / "full" / "qc").glob("*/*.png"))) == 6
+    # Training and evaluation: every clip predicted once, by the fold that held its subject out.
+    predictions = pd.read_csv(tmp_path / "results" / "full" / "predictions.tsv", sep="\t")
+    assert sorted(predictions.sample_id) == sorted(samples.sample_id)
+    metrics = json.loads((tmp_path / "results" / "full" / "metrics.json").read_text())
+    assert set(metrics["parts"]) == {"FULL", "casme2", "samm", "smic"}
+    assert (tmp_path / "results" / "full" / "confusion" / "FULL.png").exists()
+    assert (tmp_path / "results" / "ablation.tsv").exists()
+    assert "localmer full: FULL UF1" in result.stdout + result.stderr
+    for path in (tmp_path / "results" / "full" / "folds").rglob("*.provenance.json"):
+        record = json.loads(path.read_text())
+        test_ids = set(samples.sample_id[samples.subject == record["test_subject"]])
+        assert not test_ids & set(record["fit_sample_ids"]) and not test_ids & set(record["class_weight_sample_ids"])
     for log in ("logs/synthesize_corpus.log", "logs/full/build_index.log", "logs/full/preprocessing_report.log"):
         assert (tmp_path / log).exists()
 

@@ -23,11 +23,16 @@ def to_file(path: str | Path):
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # Progress that libraries print (Keras epochs) goes to the log too, not to Snakemake's terminal.
+    stack = contextlib.ExitStack()
+    stdout = stack.enter_context(open(path, "a", buffering=1))  # noqa: SIM115 (closed by the stack)
+    stack.enter_context(contextlib.redirect_stdout(stdout))
     try:
         yield
     except BaseException:
         logging.getLogger("localmer").exception("failed")
         raise
     finally:
+        stack.close()
         root.removeHandler(handler)
         handler.close()

@@ -12,6 +12,8 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (LOCALMER_SRC, os.enviro
 
 from localmer import config as localmer_config  # noqa: E402
 from localmer import preprocess as localmer_preprocess  # noqa: E402
+from localmer import regions as localmer_regions  # noqa: E402
+from localmer import training as localmer_training  # noqa: E402
 
 # Fill defaults and check every key (config/config.yaml against workflow/schemas/config.schema.yaml,
 # then the semantic checks: paths exist, names unique, experiments valid).
@@ -24,6 +26,8 @@ SYNTHETIC = config["synthetic"]
 SYNTHETIC_OUT = SYNTHETIC["out"]
 CORPUS_DONE = f"{SYNTHETIC_OUT}/corpus.json"
 ENV_DATA = "../../envs/data.yaml"
+ENV_TRAINING = "../../envs/training.yaml"
+REGIONS = list(localmer_regions.REGION_NAMES)
 
 
 def experiment_config(name):
@@ -66,6 +70,17 @@ wildcard_constraints:
     experiment=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     key=r"[0-9a-f]{10}",
     subject=r"[a-z][a-z0-9_]*/[^/]+",
+    fold=r"[a-z][a-z0-9_]*/[^/]+",
+    region="|".join(localmer_regions.REGION_NAMES),
+    part=r"[A-Za-z0-9_]+",
+
+
+def spatial_settings(wildcards):
+    return localmer_training.stage_settings(experiment_config(wildcards.experiment), "spatial")
+
+
+def temporal_settings(wildcards):
+    return localmer_training.stage_settings(experiment_config(wildcards.experiment), "temporal")
 
 
 def key_experiment(wildcards):
@@ -123,4 +138,16 @@ def experiment_patches(wildcards):
 
 
 def final_outputs():
-    return [f"{RESULTS}/{name}/{table}" for name in config["run"] for table in ("index_summary.tsv", "preprocessing_report.tsv")]
+    tables = ("index_summary.tsv", "preprocessing_report.tsv", "metrics.json")
+    return [f"{RESULTS}/{name}/{table}" for name in config["run"] for table in tables] + [f"{RESULTS}/ablation.tsv"]
+
+
+def print_results():
+    """FULL UF1 / UAR of every experiment run, at the end of a successful run."""
+    import json
+
+    for name in config["run"]:
+        path = Path(RESULTS) / name / "metrics.json"
+        if path.exists():
+            full = json.loads(path.read_text())["parts"]["FULL"]
+            print(f"localmer {name}: FULL UF1 {full['uf1']:.4f}  UAR {full['uar']:.4f}  (n = {full['n']}; {path.parent}/metrics.md)")

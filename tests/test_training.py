@@ -1,0 +1,134 @@
+"""LOSO training on the tiny synthetic corpus: folds, spatial models, features, temporal model, and
+leakage proven by provenance (which sample ids reached each fit, normalisation and class weights)."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+
+from localmer import config, labels, training
+from localmer.regions import REGION_NAMES
+
+CLASSES = ["negative", "positive", "surprise"]
+
+
+def settings(tiny_preprocessed, **model) -> dict:
+    cfg = {
+        "datasets": [],
+        "task": {"name": "megc2019"},
+        "preprocessing": tiny_preprocessed["params"],
+        "model": config.with_defaults(model, "#/properties/model"),
+        "training": config.with_defaults(
+            {"spatial": {"epochs": 1, "batch_size": 16}, "temporal": {"epochs": 2, "batch_size": 4, "steps": 4}},
+            "#/properties/training",
+        ),
+    }
+    return cfg
+
+
+def test_folds_hold_out_one_subject_and_carve_validation_from_training():
+    subjects = [f"d/s{i}" for i in range(6)]
+    folds = training.make_folds(subjects, validation_subjects=2, seed=3)
+    assert [f.test_subject for f in folds] == subjects
+    for fold in folds:
+        assert fold.test_subject not in fold.train_subjects + fold.validation_subjects
+        assert len(fold.validation_subjects) == 2 and len(fold.train_subjects) == 3
+        assert set(fold.train_subjects) | set(fold.validation_subjects) | {fold.test_subject} == set(subjects)
+    assert folds == training.make_folds(subjects, validation_subjects=2, seed=3)  # reproducible
+    with pytest.raises(ValueError, match="leaves no training subject"):
+        training.make_folds(subjects[:3], validation_subjects=2)
+
+
+def test_stage_settings_keep_temporal_settings_out_of_the_spatial_stage(tiny_preprocessed):
+    cfg = settings(tiny_preprocessed)
+    spatial = training.stage_settings(cfg, "spatial")
+    changed = json.loads(json.dumps(cfg))
+    changed["training"]["temporal"]["learning_rate"] = 0.1
+    changed["model"]["temporal_se"] = False
+    assert training.stage_settings(changed, "spatial") == spatial
+    assert training.stage_settings(changed, "temporal") != training.stage_settings(cfg, "temporal")
+
+
+@pytest.fixture(scope="module")
+def one_fold(tiny_preprocessed, tmp_path_factory):
+    """Every stage of the first fold, for real (1-2 epochs)."""
+    out = tmp_path_factory.mktemp("fold")
+    cfg = settings(tiny_preprocessed)
+    training.configure_tensorflow(1, cfg["training"]["seed"])
+    samples = training.usable_samples(tiny_preprocessed["samples"], tiny_preprocessed["report"])
+    table = labels.load_au_regions(REPO / "config" / "au_regions.yaml")
+    region_labels = labels.region_labels(samples, table)
+    fold = training.make_folds(samples.subject)[0]
+    models = {}
+    for region in REGION_NAMES:
+        paths = {key: str(out / f"{region}.{key}") for key in ("model", "history", "provenance")}
+        paths["model"] += ".keras"
+        paths["checkpoints"] = str(out / "checkpoints" / region)
+        training.train_spatial(
+            samples, region_labels, tiny_preprocessed["patch_files"], fold, region, cfg, CLASSES, paths
+        )
+        models[region] = paths["model"]
+    features = out / "features.h5"
+    training.export_features(samples, tiny_preprocessed["patch_files"], fold, models, cfg, features, "abc123")
+    temporal = {key: str(out / f"temporal.{key}") for key in ("history", "provenance", "predictions")}
+    temporal.update(model=str(out / "temporal.keras"), checkpoints=str(out / "checkpoints" / "temporal"))
+    predictions = training.train_temporal(samples, features, fold, cfg, CLASSES, temporal)
+    return {"out": out, "fold": fold, "samples": samples, "features": features, "predictions": predictions}
+
+
+def test_no_test_clip_reaches_any_fit_normalisation_or_class_weight(one_fold):
+    test_ids = set(one_fold["samples"].loc[one_fold["samples"].subject == one_fold["fold"].test_subject, "sample_id"])
+    assert test_ids
+    provenance_files = sorted(one_fold["out"].glob("*.provenance"))
+    assert len(provenance_files) == len(REGION_NAMES) + 1
+    for path in provenance_files:
+        record = json.loads(path.read_text())
+        assert record["test_subject"] == one_fold["fold"].test_subject
+        for key in ("fit_sample_ids", "class_weight_sample_ids", "validation_sample_ids", "normalisation_sample_ids"):
+            assert not test_ids & set(record.get(key, [])), (path.name, key)
+        assert set(record["fit_sample_ids"]) == set(
+            one_fold["samples"].loc[one_fold["samples"].subject.isin(one_fold["fold"].train_subjects), "sample_id"]
+        )
+    temporal = json.loads((one_fold["out"] / "temporal.provenance").read_text())
+    assert set(temporal["predicted_sample_ids"]) == test_ids
+
+
+def test_features_cover_every_frame_of_every_clip(one_fold):
+    with h5py.File(one_fold["features"]) as h5:
+        assert h5.attrs["test_subject"] == one_fold["fold"].test_subject
+        assert h5.attrs["config_hash"] == "abc123"
+        assert set(json.loads(h5.attrs["model_files"])) == set(REGION_NAMES)
+        for sample_id in one_fold["samples"].sample_id:
+            for region in REGION_NAMES:
+                features = h5[f"clips/{sample_id}/{region}"][()]
+                assert features.shape == (6, 256) and (features >= 0).all()
+
+
+def test_predictions_are_the_test_subjects_clips(one_fold):
+    predictions = one_fold["predictions"]
+    saved = pd.read_csv(one_fold["out"] / "temporal.predictions", sep="\t")
+    assert list(saved.columns) == [
+        "sample_id",
+        "dataset",
+        "subject",
+        "true",
+        "predicted",
+        *[f"prob_{c}" for c in CLASSES],
+    ]
+    assert set(predictions.subject) == {one_fold["fold"].test_subject}
+    assert np.allclose(saved[[f"prob_{c}" for c in CLASSES]].sum(axis=1), 1, atol=1e-4)
+    assert set(saved.predicted) <= set(CLASSES)
+
+
+def test_sequences_are_padded_or_resampled_to_n():
+    tracks = [np.ones((3, 6, 4)), np.arange(10 * 6 * 4, dtype=float).reshape(10, 6, 4)]
+    batch = training.batch_sequences(tracks, 5)
+    assert batch["sequences"].shape == (2, 5, 6, 4)
+    assert batch["lengths"].tolist() == [3, 5]
+    assert (batch["sequences"][0, 3:] == 0).all()
+    assert batch["sequences"][1, -1, 0, 0] == tracks[1][-1, 0, 0]  # resampling keeps the last frame

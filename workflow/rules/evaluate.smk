@@ -1,0 +1,65 @@
+# Stage 8: pool every fold's test predictions, MEGC 2019 metrics, the ablation table.
+
+
+rule evaluate:
+    input:
+        lambda wildcards: [
+            f"{RESULTS}/{wildcards.experiment}/folds/{subject}/predictions.tsv"
+            for subject in subjects_of(wildcards.experiment)
+        ],
+    output:
+        predictions=f"{RESULTS}/{{experiment}}/predictions.tsv",
+        metrics=f"{RESULTS}/{{experiment}}/metrics.json",
+        table=report(
+            f"{RESULTS}/{{experiment}}/metrics.tsv",
+            caption="../report/metrics.rst",
+            category="Results",
+            labels={"experiment": "{experiment}", "figure": "metrics"},
+        ),
+        markdown=f"{RESULTS}/{{experiment}}/metrics.md",
+        confusion=report(
+            directory(f"{RESULTS}/{{experiment}}/confusion"),
+            patterns=["{part}.png"],
+            caption="../report/confusion.rst",
+            category="Results",
+            subcategory="{experiment}",
+            labels={"experiment": "{experiment}", "part": "{part}"},
+        ),
+    params:
+        bootstrap=lambda wildcards: experiment_config(wildcards.experiment)["evaluation"]["bootstrap"],
+        seed=lambda wildcards: experiment_config(wildcards.experiment)["training"]["seed"],
+    log:
+        "logs/{experiment}/evaluate.log",
+    conda:
+        ENV_DATA
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/evaluate.py"
+
+
+rule ablation_table:
+    input:
+        expand(f"{RESULTS}/{{experiment}}/metrics.json", experiment=config["run"]),
+    output:
+        table=report(
+            f"{RESULTS}/ablation.tsv",
+            caption="../report/ablation.rst",
+            category="Results",
+            labels={"figure": "ablation table"},
+        ),
+        markdown=f"{RESULTS}/ablation.md",
+    params:
+        experiments=config["run"],
+    log:
+        "logs/ablation_table.log",
+    conda:
+        ENV_DATA
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/ablation_table.py"
