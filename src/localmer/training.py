@@ -106,6 +106,13 @@ def stage_settings(experiment: dict, stage: str) -> dict:
     return settings
 
 
+def prepare_fold_job(samples_path: str, report_path: str, fold_name: str, settings: dict, threads: int):
+    """What every per-fold job starts with: TensorFlow set up, the usable samples, the fold."""
+    configure_tensorflow(threads, settings["training"]["seed"])
+    samples = usable_samples(read_table(samples_path), read_table(report_path))
+    return samples, fold_by_name(samples, fold_name, settings)
+
+
 def config_hash(settings: dict) -> str:
     """Digest of the settings a fold's models depend on (recorded in the feature files)."""
     import hashlib

@@ -3,14 +3,13 @@ from localmer import regions, runlog, training
 
 with runlog.to_file(snakemake.log[0]):
     settings = snakemake.params.settings
-    training.configure_tensorflow(snakemake.threads, settings["training"]["seed"])
-    samples = training.usable_samples(
-        training.read_table(snakemake.input.samples), training.read_table(snakemake.input.report)
+    samples, fold = training.prepare_fold_job(
+        snakemake.input.samples, snakemake.input.report, snakemake.wildcards.fold, settings, snakemake.threads
     )
     training.export_features(
         samples,
         training.patch_files_of(snakemake.input.patches),
-        training.fold_by_name(samples, snakemake.wildcards.fold, settings),
+        fold,
         dict(zip(regions.REGION_NAMES, snakemake.input.models, strict=True)),
         settings,
         snakemake.output[0],
