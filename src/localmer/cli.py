@@ -56,14 +56,19 @@ def _index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preprocessing_settings(args: argparse.Namespace) -> dict:
+    """The experiment's ``preprocessing`` block, its region-table path resolved against --base-dir."""
+    cfg = configuration.load(args.config, base_dir=args.base_dir, check_paths=False)
+    params = configuration.experiment(cfg, args.experiment, base_dir=args.base_dir, check_paths=False)["preprocessing"]
+    return {**params, "regions": str(Path(args.base_dir) / params["regions"])}
+
+
 def _preprocess(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from . import preprocess
 
-    cfg = configuration.load(args.config, base_dir=args.base_dir, check_paths=False)
-    params = configuration.experiment(cfg, args.experiment, base_dir=args.base_dir, check_paths=False)["preprocessing"]
-    params = {**params, "regions": str(Path(args.base_dir) / params["regions"])}
+    params = _preprocessing_settings(args)
     samples = pd.read_csv(args.samples, sep="\t", keep_default_na=False)
     report = preprocess.preprocess_all(samples, params, args.out, args.subjects)
     print(report.status.value_counts().to_string())
@@ -73,10 +78,8 @@ def _preprocess(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from . import qc, regions
 
-    cfg = configuration.load(args.config, base_dir=args.base_dir, check_paths=False)
-    params = configuration.experiment(cfg, args.experiment, base_dir=args.base_dir, check_paths=False)["preprocessing"]
-    table = regions.load_region_table(Path(args.base_dir) / params["regions"])
-    info = qc.inspect(args.input, args.out, params, table)
+    params = _preprocessing_settings(args)
+    info = qc.inspect(args.input, args.out, params, regions.load_region_table(params["regions"]))
     print(json.dumps({k: info[k] for k in ("input", "frame", "faces", "roll_deg", "iod_px")}, indent=2))
     return 0
 
@@ -101,6 +104,13 @@ def _config(args: argparse.Namespace) -> int:
     resolved = configuration.experiment(cfg, args.experiment, base_dir=args.base_dir) if args.experiment else cfg
     print(yaml.safe_dump(resolved, sort_keys=False), end="")
     return 0
+
+
+def _experiment_arguments(parser: argparse.ArgumentParser, experiment_help: str) -> None:
+    """--config, --experiment and --base-dir, as every experiment-reading subcommand takes them."""
+    parser.add_argument("--config", default="config/config.yaml", help="config YAML (default: %(default)s)")
+    parser.add_argument("--experiment", default="full", help=f"{experiment_help} (default: %(default)s)")
+    parser.add_argument("--base-dir", default=".", help="where relative paths start (default: current folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,10 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build an experiment's sample index: samples.tsv, excluded.tsv, reconciliation.tsv "
         "(MEGC ground-truth check, clip by clip) and index_summary.tsv.",
     )
-    index.add_argument("--config", default="config/config.yaml", help="config YAML (default: %(default)s)")
-    index.add_argument("--experiment", default="full", help="experiment name (default: %(default)s)")
     index.add_argument("--out", required=True, help="output folder")
-    index.add_argument("--base-dir", default=".", help="where relative paths start (default: current folder)")
+    _experiment_arguments(index, "experiment name")
     index.set_defaults(func=_index)
 
     prep = commands.add_parser(
@@ -158,10 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prep.add_argument("--samples", required=True, help="samples.tsv written by `localmer index`")
     prep.add_argument("--out", required=True, help="output folder")
-    prep.add_argument("--config", default="config/config.yaml", help="config YAML (default: %(default)s)")
-    prep.add_argument("--experiment", default="full", help="experiment whose preprocessing settings apply")
     prep.add_argument("--subjects", nargs="+", help="only these subjects (dataset/subject)")
-    prep.add_argument("--base-dir", default=".", help="where relative paths start (default: current folder)")
+    _experiment_arguments(prep, "experiment whose preprocessing settings apply")
     prep.set_defaults(func=_preprocess)
 
     inspect = commands.add_parser(
@@ -171,9 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("input", help="an image file, a video (mp4/avi/mov/mkv) or a folder of frames")
     inspect.add_argument("--out", required=True, help="output folder")
-    inspect.add_argument("--config", default="config/config.yaml", help="config YAML (default: %(default)s)")
-    inspect.add_argument("--experiment", default="full", help="experiment whose preprocessing settings apply")
-    inspect.add_argument("--base-dir", default=".", help="where relative paths start (default: current folder)")
+    _experiment_arguments(inspect, "experiment whose preprocessing settings apply")
     inspect.set_defaults(func=_inspect)
 
     metrics = commands.add_parser(
