@@ -320,3 +320,29 @@ def test_auto_region_sizes_are_dataset_means_in_multiples_of_12(preprocessed, tm
         assert all(v % regions.SIZE_MULTIPLE == 0 and v > 0 for size in dataset_sizes.values() for v in size)
     # The eyes' boxes are about 1.2 x 0.8 inter-ocular distances (64 px): 72 x 48 after rounding.
     assert sizes["casme2"]["left_eye"][0] > sizes["casme2"]["left_eye"][1]
+
+
+def test_detection_widths_double_up_to_full_resolution():
+    assert landmarks.detection_widths(640, 320, 0) == [320, None]
+    assert landmarks.detection_widths(2040, 320, 0) == [320, 640, 1280, None]
+    assert landmarks.detection_widths(256, 320, 0) == [None]  # frames no wider are searched as they are
+    assert landmarks.detection_widths(640, None, 0) == [None]
+    assert landmarks.detection_widths(640, 320, 1) == [None]  # upsampling runs at full resolution
+
+
+def test_detection_on_a_smaller_copy_fits_the_points_at_full_resolution():
+    photo = cv2.imread(
+        os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg"), cv2.IMREAD_GRAYSCALE
+    )
+    full = landmarks.detect(photo, upsample=0)
+    iod = landmarks.inter_ocular_distance(full.landmarks)
+    for width in (256, 64):
+        found = landmarks.detect(photo, upsample=0, detect_width=width)
+        assert found is not None and found.upsample == 0, width
+        # Box and points in the frame's px, as close to the full-resolution fit as the detector's own
+        # box quantisation allows (a shift of the frame by a few px moves the points by as much).
+        assert np.abs(np.subtract(found.box, full.box)).max() < 0.3 * iod, width
+        assert np.abs(found.landmarks - full.landmarks).mean() < 0.06 * iod, width
+    # At 64 px the face is too small for the detector: the 64 px result came from a wider copy.
+    tiny = cv2.resize(photo, (64, round(photo.shape[0] * 64 / photo.shape[1])), interpolation=cv2.INTER_AREA)
+    assert landmarks.detect(tiny, upsample=0) is None

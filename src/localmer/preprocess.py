@@ -93,14 +93,14 @@ def _subject_samples(samples: pd.DataFrame, subject: str) -> pd.DataFrame:
 
 def detect_clip(frames: landmarks.ClipFrames, selected: list[int], onset: int, params: dict) -> dict:
     """Landmarks of one clip: reference geometry, or a per-frame track; status ok or skipped + reason."""
-    model = params["model"]
+    model, detect_width = params["model"], params["detect_width"]
     candidates = _search_order(selected, onset, params["search_frames"])
     images: dict[int, np.ndarray] = {}  # decoded lazily: usually the first candidate has the face
     for upsample in params["upsample"]:
         for number in candidates:
             if number not in images:
                 images.update(frames.read([number]))
-            detection = landmarks.detect(images[number], upsample=upsample, model=model)
+            detection = landmarks.detect(images[number], upsample=upsample, model=model, detect_width=detect_width)
             if detection is not None:
                 break
         if detection is not None:
@@ -128,7 +128,7 @@ def detect_clip(frames: landmarks.ClipFrames, selected: list[int], onset: int, p
     # per_frame: fit every kept frame (from the reference box when the detector misses), then smooth.
     track, previous = [], detection
     for _, image in frames.read(selected):
-        found = landmarks.detect(image, upsample=detection.upsample, model=model) or previous
+        found = landmarks.detect(image, upsample=detection.upsample, model=model, detect_width=detect_width) or previous
         track.append(found.landmarks)
         previous = found
     result["landmarks"] = landmarks.smooth(np.stack(track), params["smoothing_frames"])
