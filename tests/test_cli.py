@@ -65,6 +65,8 @@ def test_synth_writes_a_corpus_and_checks_its_flags(tmp_path, capsys):
     assert (out / "megc2019_gt.csv").read_bytes().count(b"\r\n") == 3
     assert cli(["synth", "--out", str(out), "--subjects", "0"]) == 2
     assert "config key 'synthetic.parts.casme2.subjects': 0 is less than the minimum of 1" in capsys.readouterr().err
+    assert cli(["synth", "--out", str(out), "--iod-fraction", "0.05"]) == 2
+    assert "config key 'synthetic.iod_fraction': 0.05 is less than the minimum of 0.1" in capsys.readouterr().err
 
 
 def test_metrics_recomputes_from_a_predictions_file(tmp_path, capsys):

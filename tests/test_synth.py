@@ -316,3 +316,31 @@ def test_dlib_finds_the_face_on_an_onset_frame(tiny_corpus, photo):
     landmarks = detection.landmarks
     right_eye, left_eye = landmarks[36:42].mean(0), landmarks[42:48].mean(0)
     assert np.linalg.norm(left_eye - right_eye) == pytest.approx(0.4 * TINY["image_size"][0], rel=0.2)
+
+
+def test_a_smaller_face_fraction_makes_valid_casme2_sized_frames(tmp_path):
+    # 640x480 frames with a CASME II-like face (inter-ocular distance ~109 px): the face lies inside the
+    # frame and the detector finds it on every clip's onset frame without upsampling.
+    params = with_changes(
+        TINY,
+        image_size=[640, 480],
+        iod_fraction=0.17,
+        duration_s=[0.04, 0.08],
+        parts={
+            "casme2": {"subjects": 2, "clips_per_class": 1, "extra_clips_per_subject": 0, "fps": 25},
+            "smic": {"subjects": 1, "clips_per_class": 1, "extra_clips_per_subject": 0, "fps": 25},
+        },
+    )
+    synth.write_corpus(tmp_path, params)
+    truth = read_truth(tmp_path)
+    assert {row["photo"] for row in truth} == set(synth.BASE_PHOTOS)
+    for subject in synth.plan_corpus(params):
+        points = synth.subject_geometry(subject).landmarks
+        assert (points.min(axis=0) > 40).all() and (points.max(axis=0) < [600, 440]).all(), subject.name
+    for row in truth:
+        assert float(row["iod_px"]) == pytest.approx(0.17 * 640, rel=0.12)
+        frame = read_frame(tmp_path, row, int(row["onset"])).astype(np.uint8)
+        detection = detect(frame, upsample=0, detect_width=320)
+        assert detection is not None and detection.faces == 1, row["clip"]
+        right_eye, left_eye = detection.landmarks[36:42].mean(0), detection.landmarks[42:48].mean(0)
+        assert np.linalg.norm(left_eye - right_eye) == pytest.approx(float(row["iod_px"]), rel=0.1), row["clip"]

@@ -31,6 +31,8 @@ def _synth(args: argparse.Namespace) -> int:
         params["null"] = True
     if args.image_size:
         params["image_size"] = list(args.image_size)
+    if args.iod_fraction is not None:
+        params["iod_fraction"] = args.iod_fraction
     if args.parts:
         params["parts"] = {part: params["parts"].get(part, {}) for part in args.parts}
     for part in params["parts"].values():
@@ -146,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--extra-clips-per-subject", type=int, help="clips outside the task per subject")
     synth.add_argument("--fps", type=float, help="frame rate of every part")
     synth.add_argument("--image-size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"))
+    synth.add_argument("--iod-fraction", type=float, help="inter-ocular distance / frame width (default 0.4)")
     synth.set_defaults(func=_synth)
 
     index = commands.add_parser(

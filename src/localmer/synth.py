@@ -298,6 +298,7 @@ class SubjectPlan:
     name: str
     photo: str
     image_size: tuple[int, int]  # width, height
+    iod_fraction: float  # inter-ocular distance at scale 1, as a fraction of the frame width
     color: bool
     image_format: str
     fps: float
@@ -506,10 +507,10 @@ def _shape_face_vectors(shape: dict[str, float]) -> np.ndarray:
 # Subject geometry and source image
 
 
-def _canonical_size(image_size: tuple[int, int]) -> tuple[float, int]:
+def _canonical_size(image_size: tuple[int, int], iod_fraction: float) -> tuple[float, int]:
     """IOD and half-size of the canonical photo canvas that covers any subject's frame."""
     width, height = image_size
-    iod = 0.4 * width
+    iod = iod_fraction * width
     # Farthest frame corner from the eyes (placed at W/2, 0.4 H, shifted up to 3 %) at the smallest
     # subject scale, plus a margin for warps and drift; anything beyond is reflected.
     reach = math.hypot(0.5 * width + 0.03 * width, 0.6 * height + 0.03 * height) / 0.92
@@ -524,7 +525,7 @@ def _grid(image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 def subject_geometry(subject: SubjectPlan) -> SubjectGeometry:
     """The subject's neutral face in the frame: landmarks, face axes and the identity warp."""
     width, height = subject.image_size
-    canon_iod, half = _canonical_size(subject.image_size)
+    canon_iod, half = _canonical_size(subject.image_size, subject.iod_fraction)
     _, canon_landmarks = _canonical_photo(subject.photo, canon_iod, half)
     # Similarity canonical -> frame: eye midpoint to (W/2, 0.4 H) plus a small offset, scale and roll.
     eyes_at = np.array([0.5 * width, 0.4 * height]) + subject.shift
@@ -566,7 +567,7 @@ def subject_geometry(subject: SubjectPlan) -> SubjectGeometry:
 
 def _subject_source(subject: SubjectPlan) -> np.ndarray:
     """The canonical photo in the subject's colours: gamma, contrast, skin tone and colour balance."""
-    canon_iod, half = _canonical_size(subject.image_size)
+    canon_iod, half = _canonical_size(subject.image_size, subject.iod_fraction)
     image, _ = _canonical_photo(subject.photo, canon_iod, half)
     image = (image / 255.0) ** subject.gamma
     image = (image - image.mean()) * subject.contrast + image.mean()
@@ -880,6 +881,7 @@ def _plan_subject(params: dict, part: str, index: int) -> SubjectPlan:
         name=name,
         photo=BASE_PHOTOS[(index + PART_KEYS[part]) % len(BASE_PHOTOS)],
         image_size=(int(width), int(height)),
+        iod_fraction=float(params["iod_fraction"]),
         color=bool(part_params["color"]),
         image_format=part_params["image_format"],
         fps=float(part_params["fps"]),
