@@ -318,7 +318,7 @@ def crop_subject(
             for name in ("frame_numbers", "landmarks", "transforms"):
                 group.create_dataset(name, data=aligned[name][()])
             for name in regions.REGION_NAMES:
-                crops = np.stack([regions.crop(face, boxes[name], sizes[name]) for face in faces])
+                crops = regions.crop_frames(faces, boxes[name], sizes[name])
                 _h5_write(group, f"patches/{name}", regions.cut_patches(crops, patches))
             written += 1
     return written
