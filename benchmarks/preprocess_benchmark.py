@@ -13,6 +13,7 @@ so that both find the files in the OS cache; timings are the best of ``--runs``.
 it prints a Markdown section and appends it to benchmarks/RESULTS.md.
 
     .venv/bin/python benchmarks/preprocess_benchmark.py [--out DIR] [--subjects 4] [--image-size 256 288]
+        [--iod-fraction 0.4]
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def worker(argv: list[str]) -> None:
 def build_corpus(corpus: Path, args: argparse.Namespace) -> dict:
     """Write the synthetic corpus, unless ``corpus`` already holds one made with the same settings."""
     params = config.schema_defaults("synthetic")
-    params.update(seed=args.seed, image_size=list(args.image_size))
+    params.update(seed=args.seed, image_size=list(args.image_size), iod_fraction=args.iod_fraction)
     for part in params["parts"]:
         params["parts"][part].update(subjects=args.subjects, clips_per_class=args.clips_per_class)
     previous = corpus / "corpus.json"
@@ -265,7 +266,8 @@ def report(info: dict, corpus: dict, decode: dict, runs: dict, rss: list[dict], 
         "",
         f"- Machine: {info['cpu']}",
         f"- Versions: {info['versions']}",
-        f"- Corpus: `localmer.synth` seed {args.seed}, {args.subjects} subjects per part (casme2, samm, smic), "
+        f"- Corpus: `localmer.synth` seed {args.seed}, inter-ocular distance {args.iod_fraction:g} x width, "
+        f"{args.subjects} subjects per part (casme2, samm, smic), "
         f"{args.clips_per_class} clips per class; {corpus['clips']} clips of {corpus['subjects']} subjects in the "
         f"megc2019 task, {corpus['frames_on_disk']} frame files; preprocessing keeps {corpus['kept_frames']} frames "
         "(onset..offset, default `preprocessing` settings)",
@@ -325,6 +327,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--clips-per-class", type=int, default=2, help="clips per subject and class (default 2)")
     parser.add_argument(
         "--image-size", type=int, nargs=2, default=[256, 288], metavar=("W", "H"), help="frame size (default 256 288)"
+    )
+    parser.add_argument(
+        "--iod-fraction",
+        type=float,
+        default=0.4,
+        help="synthetic inter-ocular distance / frame width (default 0.4; 0.17 for 640 480, CASME II-like)",
     )
     parser.add_argument("--seed", type=int, default=2019, help="synthetic corpus seed (default 2019)")
     parser.add_argument("--runs", type=int, default=3, help="timing runs; the best counts (default 3)")
