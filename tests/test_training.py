@@ -4,6 +4,7 @@ leakage proven by provenance (which sample ids reached each fit, normalisation a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -132,3 +133,89 @@ def test_sequences_are_padded_or_resampled_to_n():
     assert batch["lengths"].tolist() == [3, 5]
     assert (batch["sequences"][0, 3:] == 0).all()
     assert batch["sequences"][1, -1, 0, 0] == tracks[1][-1, 0, 0]  # resampling keeps the last frame
+
+
+def test_temporal_phase_runs_from_onset_through_apex_to_offset():
+    phase = training.temporal_phase(np.arange(10, 21), onset=10, apex=14, offset=20)
+    assert phase[0] == 0 and phase[4] == 1 and phase[-1] == 2
+    assert np.all(np.diff(phase) > 0)
+
+
+def test_apex_window_keeps_frames_near_the_apex_and_at_least_one_per_clip():
+    phase = np.array([0, 0.5, 1, 1.5, 2, 0, 0.2, 0.3])  # clip 1 never comes near its apex
+    data = training.RegionFrames(np.zeros((8, 1, 2, 2)), np.array([0] * 5 + [1] * 3), phase)
+    assert training.apex_window(data, None).all()
+    assert training.apex_window(data, 0.5).tolist() == [False, True, True, True, False, False, False, True]
+
+
+def test_onset_differences_are_centred_and_clipped():
+    model = {"input": "onset_diff", "diff_range": 8}
+    frames = np.array([-20, -4, 0, 4, 20], dtype=np.int16).reshape(5, 1, 1, 1)
+    (batch, _), *_ = list(training._dataset(frames, np.zeros(5), model, 5, None))
+    assert batch.numpy().ravel().tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
+
+
+RESUMABLE_JOB = """
+import json, os, signal, sys
+import keras
+from localmer import labels, training
+job = json.loads(open(sys.argv[1]).read())
+
+
+class SigtermAfterEpoch(keras.callbacks.Callback):
+    # As SLURM does at a walltime; sent after the job's own callbacks saved this epoch, so the test is exact.
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == job["sigterm_after_epoch"]:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+job_callbacks = training._callbacks
+training._callbacks = lambda *args: [*job_callbacks(*args), SigtermAfterEpoch()]
+training.configure_tensorflow(1, job["settings"]["training"]["seed"])
+samples = training.read_table(job["samples"])
+fold = training.make_folds(samples.subject)[0]
+region_labels = labels.region_labels(samples, labels.load_au_regions(job["au_regions"]))
+training.train_spatial(
+    samples, region_labels, job["patch_files"], fold, "mouth", job["settings"], job["classes"], job["out"]
+)
+"""
+
+
+def test_a_training_job_killed_by_sigterm_resumes_from_its_checkpoint(tiny_preprocessed, tmp_path):
+    """SLURM ends a job at its walltime with SIGTERM; the rerun must go on from the last finished epoch."""
+    import signal
+    import subprocess
+    import sys
+
+    samples_path = tmp_path / "samples.tsv"
+    training.usable_samples(tiny_preprocessed["samples"], tiny_preprocessed["report"]).to_csv(
+        samples_path, sep="\t", index=False
+    )
+    out = {key: str(tmp_path / f"mouth.{key}") for key in ("history", "provenance")}
+    out.update(model=str(tmp_path / "mouth.keras"), checkpoints=str(tmp_path / "checkpoints" / "mouth"))
+    job = {
+        "samples": str(samples_path),
+        "au_regions": str(REPO / "config" / "au_regions.yaml"),
+        "patch_files": tiny_preprocessed["patch_files"],
+        "classes": CLASSES,
+        "out": out,
+        "settings": settings(tiny_preprocessed),
+    }
+
+    def run(epochs: int, sigterm_after_epoch: int | None) -> int:
+        job["settings"]["training"]["spatial"]["epochs"] = epochs
+        job["sigterm_after_epoch"] = sigterm_after_epoch
+        (tmp_path / "job.json").write_text(json.dumps(job))
+        return subprocess.run([sys.executable, "-c", RESUMABLE_JOB, str(tmp_path / "job.json")], timeout=300).returncode
+
+    def epochs_logged() -> list[int]:
+        return pd.read_csv(out["history"], sep="\t").epoch.tolist()
+
+    assert run(epochs=1000, sigterm_after_epoch=2) == -signal.SIGTERM
+    assert epochs_logged() == [0, 1, 2]
+    assert Path(out["checkpoints"]).exists() and not Path(out["model"]).exists()
+
+    assert run(epochs=5, sigterm_after_epoch=None) == 0
+    # The rerun goes on after the checkpointed epoch instead of starting again at epoch 0.
+    assert epochs_logged() == [0, 1, 2, 3, 4]
+    assert Path(out["model"]).exists() and not Path(out["checkpoints"]).exists()

@@ -130,3 +130,22 @@ def test_workflow_runs_end_to_end_on_a_small_corpus(tmp_path):
     jobs = plan.stdout + plan.stderr
     assert "crop_regions" in jobs and "qc_subject" in jobs
     assert "detect_landmarks" not in jobs and "align_faces" not in jobs and "synthesize_corpus" not in jobs
+
+
+@pytest.mark.slow
+def test_the_null_corpus_scores_at_chance(tmp_path):
+    """The leakage control: without any facial action there is nothing to learn, so a pipeline that scores
+    above chance here learns from something it must not (the test subject, or an artefact of labels)."""
+    config = small_config(tmp_path, null=True)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["training"]["spatial"].update(epochs=3)
+    cfg["training"]["temporal"].update(epochs=10)
+    config.write_text(yaml.safe_dump(cfg))
+    result = snakemake(tmp_path, "--configfile", str(config), "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "results" / "synthetic" / "corpus.json").read_text())["null"] is True
+    full = json.loads((tmp_path / "results" / "full" / "metrics.json").read_text())["parts"]["FULL"]
+    chance = 1 / 3  # three balanced classes
+    for metric in ("uar", "uf1"):
+        low, high = full["ci"][metric]
+        assert low <= chance <= high, (metric, full[metric], full["ci"][metric])

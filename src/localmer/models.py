@@ -1,6 +1,6 @@
 """Keras models of the two stages, their squeeze-and-excitation block and the focal loss.
 
-``spatial_model``   one region of one frame, (m, h, w, 1) float32 in [0, 1] -> class probabilities; its
+``spatial_model``   one region of one frame, (m, h, w, 1) float32 -> class probabilities; its
                     256-unit ReLU layer ``feature`` is the exported spatial feature (``feature_extractor``)
 ``temporal_model``  one clip: ``sequences`` (steps, regions, feature_size) standardised features, zero
                     padded, and ``lengths`` (the number of real steps) -> class probabilities
@@ -81,7 +81,8 @@ def spatial_model(
     share_patch_cnn: bool = True,
     name: str = "spatial",
 ) -> keras.Model:
-    """The spatial model of one region (the paper's Figure 3). Input (patches, h, w, 1) in [0, 1].
+    """The spatial model of one region (the paper's Figure 3). Input (patches, h, w, 1): grey in [0, 1] or
+    the onset difference in [-1, 1].
 
     Patch CNN on every patch -> patch features concatenated, (h/2, w/2, 72 * patches) -> SE over those
     channels (``spatial_se``) -> GAP -> FC 2048 ReLU -> Dropout 0.5 -> FC 256 ReLU ("feature") ->

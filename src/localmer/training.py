@@ -7,7 +7,7 @@ weights takes its sample ids from the fold's training (or validation) subjects o
 a provenance file beside its output, so that a test can prove no test clip reached any of them.
 
 Inputs are the preprocessed patches files (one per subject, see ``localmer.preprocess``). The spatial
-input is ``onset_diff`` (each frame minus the clip's onset frame, scaled from [-1, 1] to [0, 1]) or
+input is ``onset_diff`` (each frame minus the clip's onset frame, in [-1, 1]) or
 ``raw`` (grey / 255). Determinism: with ``training.seed`` and one thread per job, CPU runs repeat exactly
 (TensorFlow op determinism is switched on); GPU runs repeat only approximately.
 """
@@ -141,28 +141,62 @@ def _clip_path(sample_id: str) -> str:
     return f"clips/{sample_id}"
 
 
-def load_region(patch_files: dict[str, str], samples: pd.DataFrame, region: str, representation: str):
-    """Frames of ``region`` for the given samples: (X, owner) with X (N, m, h, w) and owner (N,) the row
-    of ``samples`` each frame belongs to. X is uint8 grey (raw) or int16 frame minus onset frame."""
-    blocks, owners = [], []
+@dataclass(frozen=True)
+class RegionFrames:
+    """Every kept frame of one region for a list of clips."""
+
+    frames: np.ndarray  # (N, m, h, w): uint8 grey (raw) or int16 frame minus onset frame (onset_diff)
+    owner: np.ndarray  # (N,) the row of the samples table each frame belongs to
+    phase: np.ndarray  # (N,) where the frame lies in its clip: 0 at onset, 1 at apex, 2 at offset
+
+
+def temporal_phase(numbers: np.ndarray, onset: int, apex: int, offset: int) -> np.ndarray:
+    """0 at the onset, rising linearly to 1 at the apex, then to 2 at the offset."""
+    numbers = np.asarray(numbers, dtype=np.float64)
+    rising = (numbers - onset) / max(1, apex - onset)
+    falling = 1.0 + (numbers - apex) / max(1, offset - apex)
+    return np.where(numbers <= apex, rising, falling)
+
+
+def load_region(patch_files: dict[str, str], samples: pd.DataFrame, region: str, representation: str) -> RegionFrames:
+    """Frames of ``region`` for the given samples, in sample order."""
+    blocks, owners, phases = [], [], []
     for row, sample in enumerate(samples.itertuples()):
         with h5py.File(patch_files[sample.subject], "r") as h5:
             group = h5["clips"][sample.clip]
             frames = group["patches"][region][()]
+            numbers = group["frame_numbers"][()]
             if representation == "onset_diff":
-                numbers = group["frame_numbers"][()]
                 onset = np.flatnonzero(numbers == sample.onset)
                 reference = frames[onset[0] if len(onset) else 0]
                 frames = frames.astype(np.int16) - reference.astype(np.int16)
         blocks.append(frames)
         owners.append(np.full(len(frames), row))
-    return np.concatenate(blocks), np.concatenate(owners)
+        phases.append(temporal_phase(numbers, sample.onset, sample.apex, sample.offset))
+    return RegionFrames(np.concatenate(blocks), np.concatenate(owners), np.concatenate(phases))
+
+
+def apex_window(data: RegionFrames, window: float | None) -> np.ndarray:
+    """Which frames fit a spatial model: all (``window`` None, the paper's choice), or those within
+    ``window`` of the apex in temporal phase (0.5: the second half of the rise and the first half of
+    the fall), at least the frame nearest the apex of every clip. In onset_diff input the frames near
+    the onset are nearly blank whatever the class; fitting them costs time and teaches little."""
+    if window is None:
+        return np.ones(len(data.owner), dtype=bool)
+    distance = np.abs(data.phase - 1.0)
+    chosen = distance <= window
+    for row in np.unique(data.owner):
+        mine = np.flatnonzero(data.owner == row)
+        chosen[mine[np.argmin(distance[mine])]] = True
+    return chosen
 
 
 def _dataset(frames, targets, model_settings: dict, batch_size: int, shuffle_seed: int | None):
-    """Batches in [0, 1] with a channel axis. ``raw``: grey / 255. ``onset_diff``: the difference clipped
-    to +-diff_range grey levels and mapped to [0, 1] (0.5 = no change): a micro-expression changes a
-    frame by a few grey levels, which a +-255 scale would squeeze into +-0.01 of the input range."""
+    """Batches with a channel axis. ``raw``: grey / 255 in [0, 1] (the paper's). ``onset_diff``: the
+    difference clipped to +-diff_range grey levels and mapped to [-1, 1], 0 = no change. A
+    micro-expression changes a frame by a few grey levels, which a +-255 scale would squeeze into +-0.01;
+    and centred on 0, an unchanged pixel adds nothing to a ReLU unit (mapped to [0, 1] with 0.5 = no
+    change, the spatial model stayed at chance for 8 epochs on the demo where centred it learned)."""
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices((frames, targets))
@@ -172,7 +206,7 @@ def _dataset(frames, targets, model_settings: dict, batch_size: int, shuffle_see
         limit = float(model_settings["diff_range"])
 
         def scale(x):
-            return tf.clip_by_value(tf.cast(x, tf.float32), -limit, limit) / (2 * limit) + 0.5
+            return tf.clip_by_value(tf.cast(x, tf.float32), -limit, limit) / limit
     else:
 
         def scale(x):
@@ -248,8 +282,11 @@ def train_spatial(
     if fold.test_subject in set(train.subject) | set(validation.subject):
         raise AssertionError(f"fold {fold.name}: the test subject reached the training data")
 
-    frames, owner = load_region(patch_files, train, region, representation)
-    targets = np.array([names.index(labels_of[sid]) for sid in train.sample_id])[owner]
+    spatial = training["spatial"]
+    data = load_region(patch_files, train, region, representation)
+    fitted = apex_window(data, spatial["apex_window"])
+    frames = data.frames[fitted]
+    targets = np.array([names.index(labels_of[sid]) for sid in train.sample_id])[data.owner[fitted]]
     alpha = models.inverse_frequency_alpha(targets, len(names))
     patches, height, width = frames.shape[1:]
     model = models.spatial_model(
@@ -260,16 +297,19 @@ def train_spatial(
         spatial_se=model_settings["spatial_se"],
         share_patch_cnn=model_settings["share_patch_cnn"],
     )
-    models.compile_spatial(model, alpha, training["spatial"]["learning_rate"], gamma=training["focal_gamma"])
+    models.compile_spatial(model, alpha, spatial["learning_rate"], gamma=training["focal_gamma"])
     validation_data = None
     if len(validation):
-        val_frames, val_owner = load_region(patch_files, validation, region, representation)
-        val_targets = np.array([names.index(labels_of[sid]) for sid in validation.sample_id])[val_owner]
+        val_data = load_region(patch_files, validation, region, representation)
+        val_fitted = apex_window(val_data, spatial["apex_window"])
+        val_targets = np.array([names.index(labels_of[sid]) for sid in validation.sample_id])[
+            val_data.owner[val_fitted]
+        ]
         validation_data = _dataset(
-            val_frames,
+            val_data.frames[val_fitted],
             keras.utils.to_categorical(val_targets, len(names)),
             model_settings,
-            training["spatial"]["batch_size"],
+            spatial["batch_size"],
             None,
         )
     model.fit(
@@ -277,15 +317,13 @@ def train_spatial(
             frames,
             keras.utils.to_categorical(targets, len(names)),
             model_settings,
-            training["spatial"]["batch_size"],
+            spatial["batch_size"],
             training["seed"],
         ),
-        epochs=training["spatial"]["epochs"],
+        epochs=spatial["epochs"],
         validation_data=validation_data,
         verbose=2,
-        callbacks=_callbacks(
-            out["checkpoints"], out["history"], training["spatial"]["patience"] if len(validation) else None
-        ),
+        callbacks=_callbacks(out["checkpoints"], out["history"], spatial["patience"] if len(validation) else None),
     )
     Path(out["model"]).parent.mkdir(parents=True, exist_ok=True)
     model.save(out["model"])
@@ -300,6 +338,7 @@ def train_spatial(
         "classes": names,
         "alpha": np.round(alpha, 6).tolist(),
         "frames": int(len(targets)),
+        "apex_window": spatial["apex_window"],
         "input": representation,
         "localmer_version": __version__,
     }
@@ -343,13 +382,17 @@ def export_features(
         )
         for region in REGION_NAMES:
             extractor = models.feature_extractor(keras.saving.load_model(model_files[region], safe_mode=True))
-            frames, owner = load_region(patch_files, samples, region, representation)
+            data = load_region(patch_files, samples, region, representation)
             features = extractor.predict(
-                _dataset(frames, np.zeros(len(frames)), settings["model"], batch_size, None).map(lambda x, y: x),
+                _dataset(data.frames, np.zeros(len(data.frames)), settings["model"], batch_size, None).map(
+                    lambda x, y: x
+                ),
                 verbose=0,
             )
             for row, sample_id in enumerate(samples.sample_id):
-                h5.create_dataset(f"{_clip_path(sample_id)}/{region}", data=features[owner == row].astype(np.float32))
+                h5.create_dataset(
+                    f"{_clip_path(sample_id)}/{region}", data=features[data.owner == row].astype(np.float32)
+                )
     return len(samples)
 
 
