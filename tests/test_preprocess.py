@@ -67,7 +67,7 @@ def test_aligned_faces_are_level_with_the_configured_eye_distance(preprocessed):
             for group in h5["clips"].values():
                 points = group["landmarks"][0]
                 assert abs(regions.roll_degrees(points)) < 1e-3
-                assert landmarks.inter_ocular_distance(points) == pytest.approx(alignment["iod"], rel=1e-4)
+                assert regions.inter_ocular_distance(points) == pytest.approx(alignment["iod"], rel=1e-4)
                 assert group["faces"].shape[1:] == (alignment["face_size"][1], alignment["face_size"][0])
                 assert group["faces"].dtype == np.uint8
 
@@ -335,7 +335,7 @@ def test_detection_on_a_smaller_copy_fits_the_points_at_full_resolution():
         os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg"), cv2.IMREAD_GRAYSCALE
     )
     full = landmarks.detect(photo, upsample=0)
-    iod = landmarks.inter_ocular_distance(full.landmarks)
+    iod = regions.inter_ocular_distance(full.landmarks)
     for width in (256, 64):
         found = landmarks.detect(photo, upsample=0, detect_width=width)
         assert found is not None and found.upsample == 0, width

@@ -158,7 +158,7 @@ def test_onset_differences_are_centred_and_clipped():
 RESUMABLE_JOB = """
 import json, os, signal, sys
 import keras
-from localmer import labels, training
+from localmer import datasets, labels, training
 job = json.loads(open(sys.argv[1]).read())
 
 
@@ -172,7 +172,7 @@ class SigtermAfterEpoch(keras.callbacks.Callback):
 job_callbacks = training._callbacks
 training._callbacks = lambda *args: [*job_callbacks(*args), SigtermAfterEpoch()]
 training.configure_tensorflow(1, job["settings"]["training"]["seed"])
-samples = training.read_table(job["samples"])
+samples = datasets.read_table(job["samples"])
 fold = training.make_folds(samples.subject)[0]
 region_labels = labels.region_labels(samples, labels.load_au_regions(job["au_regions"]))
 training.train_spatial(

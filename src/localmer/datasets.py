@@ -169,6 +169,11 @@ class Clip:
 _TRAILING_NUMBER = re.compile(r"(\d+)(?=\D*$)")
 
 
+def read_table(path: str | Path) -> pd.DataFrame:
+    """One of the workflow's TSV tables (samples, region labels, reports), empty cells as empty strings."""
+    return pd.read_csv(path, sep="\t", keep_default_na=False)
+
+
 def frame_number(name: str) -> int:
     """The frame number written in a frame file name: img46.jpg -> 46, 006_05562.jpg -> 5562."""
     match = _TRAILING_NUMBER.search(Path(name).stem + "x")

@@ -20,9 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-SUBJECT_RIGHT_EYE = tuple(range(36, 42))  # image-left
-SUBJECT_LEFT_EYE = tuple(range(42, 48))  # image-right
-N_LANDMARKS = 68
+from .regions import inter_ocular_distance
+
 PLAUSIBLE_EYE_SPACING = 0.25  # minimum inter-ocular distance, in detector box widths
 
 
@@ -128,16 +127,6 @@ def _scaled_rect(rect, factor: float):
         round((rect.right() + 1) * factor) - 1,
         round((rect.bottom() + 1) * factor) - 1,
     )
-
-
-def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(subject's right eye centre, subject's left eye centre) = (image-left, image-right)."""
-    return landmarks[list(SUBJECT_RIGHT_EYE)].mean(axis=0), landmarks[list(SUBJECT_LEFT_EYE)].mean(axis=0)
-
-
-def inter_ocular_distance(landmarks: np.ndarray) -> float:
-    right, left = eye_centres(landmarks)
-    return float(np.linalg.norm(left - right))
 
 
 def smooth(track: np.ndarray, window: int) -> np.ndarray:

@@ -120,7 +120,7 @@ def detect_clip(frames: landmarks.ClipFrames, selected: list[int], onset: int, p
         "score": detection.score,
         "box": detection.box,
         "roll_deg": regions.roll_degrees(detection.landmarks),
-        "iod_px": landmarks.inter_ocular_distance(detection.landmarks),
+        "iod_px": regions.inter_ocular_distance(detection.landmarks),
     }
     if params["strategy"] == "reference":
         result["landmarks"] = detection.landmarks[None]
@@ -175,7 +175,7 @@ def landmark_report(paths: Iterable[str | Path]) -> pd.DataFrame:
                 attrs = dict(group.attrs)
                 if attrs["status"] == "ok":
                     points = group["landmarks"][0]
-                    attrs.update(roll_deg=regions.roll_degrees(points), iod_px=landmarks.inter_ocular_distance(points))
+                    attrs.update(roll_deg=regions.roll_degrees(points), iod_px=regions.inter_ocular_distance(points))
                 rows.append({column: attrs.get(column, "") for column in LANDMARK_COLUMNS})
     return pd.DataFrame(rows, columns=LANDMARK_COLUMNS)
 

@@ -40,7 +40,7 @@ def overlay(face: np.ndarray, points: np.ndarray, boxes: dict, patches: int, sca
             cv2.line(image, (x, y0 * scale), (x, y1 * scale), colour, 1)
             cv2.line(image, (x0 * scale, y), (x1 * scale, y), colour, 1)
         cv2.putText(image, name, (x0 * scale + 3, y0 * scale + 12), cv2.FONT_HERSHEY_PLAIN, 0.9, colour, 1, cv2.LINE_AA)
-    right, left = landmarks.eye_centres(points)
+    right, left = regions.eye_centres(points)
     cv2.line(
         image, tuple((right * scale).astype(int)), tuple((left * scale).astype(int)), (0, 255, 255), 1, cv2.LINE_AA
     )

@@ -17,7 +17,10 @@ import cv2
 import numpy as np
 import yaml
 
-from .landmarks import N_LANDMARKS, eye_centres
+# The iBUG 300-W 68-point scheme (dlib's model): the eye landmarks, by the subject's side.
+N_LANDMARKS = 68
+SUBJECT_RIGHT_EYE = tuple(range(36, 42))  # image-left
+SUBJECT_LEFT_EYE = tuple(range(42, 48))  # image-right
 
 REGION_NAMES = ("left_eye", "right_eye", "nose", "left_cheek", "right_cheek", "mouth")
 PATCH_COUNTS = (1, 4, 9, 16)
@@ -27,6 +30,16 @@ SIZE_MULTIPLE = 12
 
 class RegionTableError(ValueError):
     """A region table that cannot be used; the message names the file and the key."""
+
+
+def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(subject's right eye centre, subject's left eye centre) = (image-left, image-right)."""
+    return landmarks[list(SUBJECT_RIGHT_EYE)].mean(axis=0), landmarks[list(SUBJECT_LEFT_EYE)].mean(axis=0)
+
+
+def inter_ocular_distance(landmarks: np.ndarray) -> float:
+    right, left = eye_centres(landmarks)
+    return float(np.linalg.norm(left - right))
 
 
 def grid_side(patches: int) -> int:

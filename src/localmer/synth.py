@@ -52,8 +52,8 @@ import skimage.data
 from openpyxl.writer.excel import ExcelWriter
 
 from . import config, datasets
-from .landmarks import detect, eye_centres
-from .regions import alignment_matrix
+from .landmarks import detect
+from .regions import alignment_matrix, eye_centres
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .datasets import read_table
 from .labels import NOT_CONCERNED
 from .regions import REGION_NAMES
 
@@ -75,10 +76,6 @@ def usable_samples(samples: pd.DataFrame, report: pd.DataFrame) -> pd.DataFrame:
     """The indexed clips that preprocessing kept (status ok); skipped ones are in the report."""
     kept = set(report.loc[report.status == "ok", "sample_id"])
     return samples[samples.sample_id.isin(kept)].reset_index(drop=True)
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", keep_default_na=False)
 
 
 def patch_files_of(paths: Sequence[str]) -> dict[str, str]:

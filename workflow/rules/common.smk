@@ -25,8 +25,11 @@ RESULTS = config["results"]
 SYNTHETIC = config["synthetic"]
 SYNTHETIC_OUT = SYNTHETIC["out"]
 CORPUS_DONE = f"{SYNTHETIC_OUT}/corpus.json"
-ENV_DATA = "../../envs/data.yaml"
-ENV_TRAINING = "../../envs/training.yaml"
+# Conda environments per rule family (paths relative to the rule files; used with --sdm conda).
+ENV_DATA = "../envs/data.yaml"
+ENV_PREPROCESSING = "../envs/preprocessing.yaml"
+ENV_TRAINING = "../envs/training.yaml"
+ENV_REPORTING = "../envs/reporting.yaml"
 REGIONS = list(localmer_regions.REGION_NAMES)
 
 
@@ -138,7 +141,7 @@ def experiment_patches(wildcards):
 
 
 def final_outputs():
-    tables = ("index_summary.tsv", "preprocessing_report.tsv", "metrics.json")
+    tables = ("index_summary.tsv", "preprocessing_report.tsv", "metrics.json", "training_curves.png", "config.yaml")
     return [f"{RESULTS}/{name}/{table}" for name in config["run"] for table in tables] + [f"{RESULTS}/ablation.tsv"]
 
 

@@ -15,7 +15,7 @@ rule detect_landmarks:
     benchmark:
         "benchmarks/out/preprocess/landmarks-{key}/{subject}.tsv"
     conda:
-        ENV_DATA
+        ENV_PREPROCESSING
     threads: 1
     resources:
         mem_mb=1500,
@@ -38,7 +38,7 @@ rule align_faces:
     benchmark:
         "benchmarks/out/preprocess/aligned-{key}/{subject}.tsv"
     conda:
-        ENV_DATA
+        ENV_PREPROCESSING
     threads: 1
     resources:
         mem_mb=2000,
@@ -61,7 +61,7 @@ rule measure_regions:
     log:
         "logs/preprocess/patches-{key}/measure_regions.log",
     conda:
-        ENV_DATA
+        ENV_PREPROCESSING
     threads: 1
     resources:
         mem_mb=2000,
@@ -84,7 +84,7 @@ rule crop_regions:
     benchmark:
         "benchmarks/out/preprocess/patches-{key}/{subject}.tsv"
     conda:
-        ENV_DATA
+        ENV_PREPROCESSING
     threads: 1
     resources:
         mem_mb=2000,
@@ -108,7 +108,7 @@ rule qc_subject:
     log:
         "logs/{experiment}/qc/{subject}.log",
     conda:
-        ENV_DATA
+        ENV_PREPROCESSING
     threads: 1
     resources:
         mem_mb=1000,
@@ -130,7 +130,7 @@ rule preprocessing_report:
     log:
         "logs/{experiment}/preprocessing_report.log",
     conda:
-        ENV_DATA
+        ENV_PREPROCESSING
     threads: 1
     resources:
         mem_mb=1000,

@@ -1,5 +1,5 @@
 # Rule train_spatial: one region's spatial model for one LOSO fold; logic in localmer.training.
-from localmer import runlog, training
+from localmer import datasets, runlog, training
 
 with runlog.to_file(snakemake.log[0]):
     settings = snakemake.params.settings
@@ -8,7 +8,7 @@ with runlog.to_file(snakemake.log[0]):
     )
     training.train_spatial(
         samples,
-        training.read_table(snakemake.input.labels),
+        datasets.read_table(snakemake.input.labels),
         training.patch_files_of(snakemake.input.patches),
         fold,
         snakemake.wildcards.region,
