@@ -19,8 +19,9 @@ $(VENV)/.test-installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[cpu,test]"
 	touch $(VENV)/.demo-installed $@
 
+# CPU TensorFlow: training jobs may run side by side, one per core (profiles/default caps gpu at 1).
 demo: $(VENV)/.demo-installed
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=$$(nproc)
 
 test: $(VENV)/.test-installed
 	$(BIN)/pytest

@@ -420,3 +420,29 @@ def ablation_markdown(table: pd.DataFrame) -> str:
         ]
         lines.append(f"| {row['experiment']} | " + " | ".join(cells) + " |")
     return "# Ablations (LOSO, MEGC 2019 protocol)\n\n" + "\n".join(lines) + "\n"
+
+
+def training_curves(spatial: list[str | Path], temporal: list[str | Path], png: str | Path) -> None:
+    """Loss and accuracy per epoch of every model of an experiment (the Keras CSV histories): spatial
+    models (one thin line per fold x region) and temporal models (one per fold), with the mean in bold."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 6))
+    grid = figure.subplots(2, 2, sharex="col", squeeze=False)
+    for column, (stage, paths) in enumerate((("spatial", spatial), ("temporal", temporal))):
+        histories = [pd.read_csv(path, sep="\t") for path in paths]
+        for row, metric in enumerate(("loss", "accuracy")):
+            axes = grid[row, column]
+            curves = [history[metric].to_numpy() for history in histories if metric in history]
+            for curve in curves:
+                axes.plot(np.arange(1, len(curve) + 1), curve, color="tab:blue", alpha=0.15, linewidth=0.8)
+            if curves:
+                # Folds stop at the same epoch unless early stopping ends some sooner: mean where all ran.
+                shortest = min(len(curve) for curve in curves)
+                mean = np.mean([curve[:shortest] for curve in curves], axis=0)
+                axes.plot(np.arange(1, shortest + 1), mean, color="tab:blue", linewidth=2, label="mean")
+                axes.legend(loc="best", fontsize=8)
+            axes.set_title(f"{stage} models: training {metric} ({len(curves)} models)", fontsize=10)
+            axes.set_xlabel("epoch")
+    figure.tight_layout()
+    figure.savefig(png, dpi=110)

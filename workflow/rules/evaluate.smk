@@ -31,7 +31,7 @@ rule evaluate:
     log:
         "logs/{experiment}/evaluate.log",
     conda:
-        ENV_DATA
+        ENV_REPORTING
     threads: 1
     resources:
         mem_mb=2000,
@@ -56,10 +56,62 @@ rule ablation_table:
     log:
         "logs/ablation_table.log",
     conda:
-        ENV_DATA
+        ENV_REPORTING
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
     script:
         "../scripts/ablation_table.py"
+
+
+rule training_curves:
+    input:
+        spatial=lambda wildcards: [
+            f"{RESULTS}/{wildcards.experiment}/folds/{subject}/spatial/{region}.history.tsv"
+            for subject in subjects_of(wildcards.experiment)
+            for region in REGIONS
+        ],
+        temporal=lambda wildcards: [
+            f"{RESULTS}/{wildcards.experiment}/folds/{subject}/temporal.history.tsv"
+            for subject in subjects_of(wildcards.experiment)
+        ],
+    output:
+        report(
+            f"{RESULTS}/{{experiment}}/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Training",
+            labels={"experiment": "{experiment}", "figure": "training curves"},
+        ),
+    log:
+        "logs/{experiment}/training_curves.log",
+    conda:
+        ENV_REPORTING
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/training_curves.py"
+
+
+rule record_config:
+    output:
+        report(
+            f"{RESULTS}/{{experiment}}/config.yaml",
+            caption="../report/record_config.rst",
+            category="Configuration",
+            labels={"experiment": "{experiment}"},
+        ),
+    params:
+        config=lambda wildcards: experiment_config(wildcards.experiment),
+    log:
+        "logs/{experiment}/record_config.log",
+    conda:
+        ENV_DATA
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../scripts/record_config.py"

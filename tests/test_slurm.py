@@ -1,0 +1,191 @@
+"""The workflow through a real SLURM: a single-node cluster brought up on this machine from Debian's
+packages (munge, slurmctld, slurmd, slurm-client), the reduced demo run with `--profile profiles/slurm`,
+then the daemons this test started stopped by PID.
+
+Needs root and apt (CI has both); skipped with the reason otherwise. The node declares one GPU backed
+by /dev/zero, so `--gpus=1` jobs run on a machine without one (they see CUDA_VISIBLE_DEVICES=0 and
+TensorFlow falls back to the CPU). Without accounting, the executor sees finished jobs through squeue
+(`--slurm-status-command squeue`) while slurmctld keeps them listed (MinJobAge).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO
+from test_workflow import SNAKEMAKE, small_config
+
+PACKAGES = {"munge": "/usr/sbin/munged", "slurmctld": "/usr/sbin/slurmctld", "slurmd": "/usr/sbin/slurmd"}
+CLIENT = "/usr/bin/sbatch"  # slurm-client
+GPU_RULES = ("train_spatial", "export_features", "train_temporal")
+
+
+def run(*command: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, check=True, **kwargs)
+
+
+def install_slurm() -> None:
+    missing = [package for package, binary in PACKAGES.items() if not Path(binary).exists()]
+    missing += ["slurm-client"] if not Path(CLIENT).exists() else []
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        pytest.skip(f"SLURM packages {missing} are not installed and the test is not root to install them")
+    if not shutil.which("apt-get"):
+        pytest.skip(f"SLURM packages {missing} are not installed and apt-get is not available")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run("apt-get", "update", "-qq", env=env, timeout=600)
+    run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, env=env, timeout=900)
+
+
+def slurm_conf(folder: Path, host: str) -> Path:
+    cpus = os.cpu_count() or 1
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    state = folder / "state"
+    state.mkdir()
+    (folder / "gres.conf").write_text(f"NodeName={host} Name=gpu File=/dev/zero\n")
+    conf = folder / "slurm.conf"
+    conf.write_text(
+        "\n".join(
+            [
+                "ClusterName=localmer-test",
+                f"SlurmctldHost={host}",
+                "SlurmUser=root",
+                "AuthType=auth/munge",
+                f"StateSaveLocation={state}",
+                f"SlurmdSpoolDir={state}/slurmd",
+                f"SlurmctldPidFile={folder}/slurmctld.pid",
+                f"SlurmdPidFile={folder}/slurmd.pid",
+                f"SlurmctldLogFile={folder}/slurmctld.log",
+                f"SlurmdLogFile={folder}/slurmd.log",
+                "SlurmctldPort=16817",
+                "SlurmdPort=16818",
+                "ProctrackType=proctrack/linuxproc",
+                "TaskPlugin=task/none",
+                "SelectType=select/cons_tres",
+                "SelectTypeParameters=CR_Core_Memory",
+                "JobAcctGatherType=jobacct_gather/none",
+                "AccountingStorageType=accounting_storage/none",
+                "MinJobAge=600",  # no accounting: finished jobs stay visible to squeue for 10 minutes
+                "ReturnToService=2",
+                "GresTypes=gpu",
+                f"NodeName={host} CPUs={cpus} RealMemory={memory_mb} Gres=gpu:1 State=UNKNOWN",
+                "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+                "",
+            ]
+        )
+    )
+    return conf
+
+
+def read_pid(path: Path, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear")
+        time.sleep(0.2)
+    return int(path.read_text().split()[0])
+
+
+@pytest.fixture
+def slurm_cluster(tmp_path_factory):
+    """A running single-node cluster; yields the environment for its clients (SLURM_CONF)."""
+    install_slurm()
+    if os.geteuid() != 0:
+        pytest.skip("starting munged, slurmctld and slurmd needs root")
+    folder = tmp_path_factory.mktemp("slurm")
+    host = socket.gethostname().split(".")[0]
+    conf = slurm_conf(folder, host)
+    env = {**os.environ, "SLURM_CONF": str(conf)}
+    started: list[int] = []
+    try:
+        if run("pgrep", "-x", "munged", check=False).returncode != 0:
+            key = Path("/etc/munge/munge.key")
+            if not key.exists():
+                key.parent.mkdir(parents=True, exist_ok=True)
+                key.write_bytes(os.urandom(1024))
+                shutil.chown(key, "munge", "munge")
+                key.chmod(0o400)
+            # munged refuses to start unless its socket folder exists and belongs to munge.
+            Path("/run/munge").mkdir(exist_ok=True)
+            shutil.chown("/run/munge", "munge", "munge")
+            run("runuser", "-u", "munge", "--", PACKAGES["munge"])
+            started.append(read_pid(Path("/run/munge/munged.pid")))
+        run(PACKAGES["slurmctld"], "-f", str(conf), env=env)
+        started.append(read_pid(folder / "slurmctld.pid"))
+        run(PACKAGES["slurmd"], "-f", str(conf), env=env)
+        started.append(read_pid(folder / "slurmd.pid"))
+        deadline = time.monotonic() + 60
+        while "idle" not in run("sinfo", "-h", "-o", "%T", env=env, check=False).stdout:
+            if time.monotonic() > deadline:
+                logs = "".join(p.read_text()[-2000:] for p in folder.glob("*.log"))
+                raise TimeoutError(f"the SLURM node did not become idle:\n{logs}")
+            time.sleep(0.5)
+        yield env
+    finally:
+        for pid in reversed(started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_the_workflow_runs_through_slurm_with_gpu_rules_asking_for_a_gpu(slurm_cluster, tmp_path):
+    config = small_config(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    for part in cfg["synthetic"]["parts"].values():
+        part.update(subjects=1)  # 3 subjects = 3 folds: every rule, fewest jobs
+    config.write_text(yaml.safe_dump(cfg))
+    shutil.copytree(REPO / "config", tmp_path / "config", dirs_exist_ok=True)
+    result = subprocess.run(
+        [
+            *SNAKEMAKE,
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(config),
+            "--profile",
+            str(REPO / "profiles" / "slurm"),
+            "--slurm-status-command",
+            "squeue",
+            "--slurm-no-account",
+            "--slurm-init-seconds-before-status-checks",
+            "1",
+            "--jobs",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env=slurm_cluster,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    predictions = pd.read_csv(tmp_path / "results" / "full" / "predictions.tsv", sep="\t")
+    assert predictions.subject.nunique() == 3
+    assert set(json.loads((tmp_path / "results" / "full" / "metrics.json").read_text())["parts"]) >= {"FULL"}
+
+    # Every job went through SLURM; the GPU rules asked for one GPU, the others for none.
+    jobs = run("scontrol", "show", "job", "-o", env=slurm_cluster).stdout.splitlines()
+    by_rule: dict[str, list[str]] = {}
+    for job in jobs:
+        comment = next((field for field in job.split() if field.startswith("Comment=rule_")), None)
+        if comment:
+            by_rule.setdefault(comment.removeprefix("Comment=rule_").split("_wildcards")[0], []).append(job)
+    assert set(GPU_RULES) <= set(by_rule), sorted(by_rule)
+    assert {"detect_landmarks", "crop_regions", "evaluate"} <= set(by_rule)
+    for rule, records in by_rule.items():
+        for record in records:
+            assert "JobState=COMPLETED" in record, record
+            asks_gpu = "gres/gpu:1" in record or "gres/gpu=1" in record
+            assert asks_gpu == (rule in GPU_RULES), (rule, record)

@@ -1,0 +1,5 @@
+# Rule training_curves: loss and accuracy per epoch of every fold's models; logic in localmer.evaluation.
+from localmer import evaluation, runlog
+
+with runlog.to_file(snakemake.log[0]):
+    evaluation.training_curves(snakemake.input.spatial, snakemake.input.temporal, snakemake.output[0])
