@@ -88,3 +88,13 @@ def test_metrics_recomputes_from_a_predictions_file(tmp_path, capsys):
     path.write_text("sample_id\tdataset\ttrue\n")
     assert cli(["metrics", str(path)]) == 2
     assert "predicted" in capsys.readouterr().err
+
+
+def test_progress_logs_counts_and_time_to_go(caplog):
+    from localmer import runlog
+
+    with caplog.at_level("INFO", logger="localmer.progress"):
+        assert list(runlog.progress(range(5), 5, "clips", every_s=0)) == [0, 1, 2, 3, 4]
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 5 and messages[-1].startswith("clips: 5/5 (100%)")
+    assert "s to go" in messages[0]

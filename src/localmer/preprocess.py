@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, landmarks, regions
+from .runlog import progress
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,8 @@ def detect_subject(samples: pd.DataFrame, subject: str, out_path: str | Path, pa
             format=FORMAT, stage="landmarks", subject=subject, params=json.dumps(params), localmer_version=__version__
         )
         h5.create_group("clips")
-        for sample in _subject_samples(samples, subject).to_dict("records"):
+        clips = _subject_samples(samples, subject).to_dict("records")
+        for sample in progress(clips, len(clips), f"{subject} landmarks"):
             frames = landmarks.ClipFrames.from_sample(sample)
             selected = select_frames(
                 frames.numbers, sample["onset"], sample["offset"], params["frames"], params["n_frames"]
@@ -196,7 +198,7 @@ def align_subject(
             format=FORMAT, stage="aligned", subject=subject, params=json.dumps(params), localmer_version=__version__
         )
         h5.create_group("clips")
-        for clip, detected in source["clips"].items():
+        for clip, detected in progress(source["clips"].items(), len(source["clips"]), f"{subject} alignment"):
             if detected.attrs["status"] != "ok":
                 continue
             sample = by_clip.loc[clip].to_dict() | {"clip": clip}
@@ -301,7 +303,7 @@ def crop_subject(
             localmer_version=__version__,
         )
         h5.create_group("clips")
-        for clip, aligned in source["clips"].items():
+        for clip, aligned in progress(source["clips"].items(), len(source["clips"]), f"{subject} patches"):
             sample = by_sample.loc[aligned.attrs["sample_id"]]
             faces = aligned["faces"][()]
             boxes = reference_boxes(aligned, table, iod)

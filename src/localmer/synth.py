@@ -54,6 +54,7 @@ from openpyxl.writer.excel import ExcelWriter
 from . import config, datasets
 from .landmarks import detect
 from .regions import alignment_matrix, eye_centres
+from .runlog import progress
 
 log = logging.getLogger(__name__)
 
@@ -1174,7 +1175,7 @@ def write_corpus(out_dir: str | Path, params: dict, *, workers: int = 1) -> dict
             results = pool.map(render_subject, subjects, itertools.repeat(out_dir))
         else:
             results = map(render_subject, subjects, itertools.repeat(out_dir))
-        for subject, (frames, iod) in zip(subjects, results, strict=True):
+        for subject, (frames, iod) in progress(zip(subjects, results, strict=True), len(subjects), "subjects"):
             log.info(
                 "%s %s: %d clips, %d frames (%s)", subject.part, subject.name, len(subject.clips), frames, subject.photo
             )

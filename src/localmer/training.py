@@ -29,6 +29,7 @@ from . import __version__
 from .datasets import read_table
 from .labels import NOT_CONCERNED
 from .regions import REGION_NAMES
+from .runlog import progress
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +378,7 @@ def export_features(
             config_hash=config_hash,
             localmer_version=__version__,
         )
-        for region in REGION_NAMES:
+        for region in progress(REGION_NAMES, len(REGION_NAMES), f"fold {fold.name} features"):
             extractor = models.feature_extractor(keras.saving.load_model(model_files[region], safe_mode=True))
             data = load_region(patch_files, samples, region, representation)
             features = extractor.predict(

@@ -63,6 +63,8 @@ rule export_features:
         settings=lambda wildcards: spatial_settings(wildcards),
     log:
         "logs/{experiment}/folds/{fold}/export_features.log",
+    benchmark:
+        "benchmarks/out/{experiment}/folds/{fold}/export_features.tsv"
     conda:
         ENV_TRAINING
     threads: 1
