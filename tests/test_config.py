@@ -94,7 +94,7 @@ def test_experiments_are_overrides_validated_by_name():
     cfg["experiments"]["small"] = {"synthetic": {"parts": {"smic": {"subjects": 2}}}, "task": {"strict": False}}
     resolved = config.experiment(config.validate(cfg, base_dir=REPO), "small", base_dir=REPO)
     assert resolved["synthetic"]["parts"]["smic"]["subjects"] == 2
-    assert resolved["synthetic"]["parts"]["casme2"]["subjects"] == 4  # untouched keys keep the base value
+    assert resolved["synthetic"]["parts"]["casme2"]["subjects"] == 3  # untouched keys keep the base value
     assert resolved["task"] == {
         "name": "megc2019",
         "ground_truth": "results/synthetic/megc2019_gt.csv",
