@@ -5,7 +5,10 @@ then the daemons this test started stopped by PID.
 Needs root and apt (CI has both); skipped with the reason otherwise. The node declares one GPU backed
 by /dev/zero, so `--gpus=1` jobs run on a machine without one (they see CUDA_VISIBLE_DEVICES=0 and
 TensorFlow falls back to the CPU). Without accounting, the executor sees finished jobs through squeue
-(`--slurm-status-command squeue`) while slurmctld keeps them listed (MinJobAge).
+(`--slurm-status-command squeue`) while slurmctld keeps them listed (MinJobAge). The configuration must
+sit at the default /etc/slurm/slurm.conf: the executor's job step drops SLURM_* variables (SLURM_CONF
+included) before its inner srun. An existing slurm.conf that this test did not write is left alone and
+the test is skipped.
 """
 
 from __future__ import annotations
@@ -49,16 +52,25 @@ def install_slurm() -> None:
     run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, env=env, timeout=900)
 
 
+CONF_DIR = Path("/etc/slurm")
+MARKER = "# written by localmer's tests/test_slurm.py; removed when the test ends"
+
+
 def slurm_conf(folder: Path, host: str) -> Path:
+    """slurm.conf and gres.conf in /etc/slurm; state, PID and log files in ``folder``."""
+    conf = CONF_DIR / "slurm.conf"
+    if conf.exists() and MARKER not in conf.read_text():
+        pytest.skip(f"{conf} exists and was not written by this test: not overwriting a real cluster's config")
+    CONF_DIR.mkdir(parents=True, exist_ok=True)
     cpus = os.cpu_count() or 1
     memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
     state = folder / "state"
     state.mkdir()
-    (folder / "gres.conf").write_text(f"NodeName={host} Name=gpu File=/dev/zero\n")
-    conf = folder / "slurm.conf"
+    (CONF_DIR / "gres.conf").write_text(f"{MARKER}\nNodeName={host} Name=gpu File=/dev/zero\n")
     conf.write_text(
         "\n".join(
             [
+                MARKER,
                 "ClusterName=localmer-test",
                 f"SlurmctldHost={host}",
                 "SlurmUser=root",
@@ -77,7 +89,7 @@ def slurm_conf(folder: Path, host: str) -> Path:
                 "SelectTypeParameters=CR_Core_Memory",
                 "JobAcctGatherType=jobacct_gather/none",
                 "AccountingStorageType=accounting_storage/none",
-                "MinJobAge=600",  # no accounting: finished jobs stay visible to squeue for 10 minutes
+                "MinJobAge=3600",  # no accounting: finished jobs stay visible to squeue (and this test) for an hour
                 "ReturnToService=2",
                 "GresTypes=gpu",
                 f"NodeName={host} CPUs={cpus} RealMemory={memory_mb} Gres=gpu:1 State=UNKNOWN",
@@ -137,6 +149,10 @@ def slurm_cluster(tmp_path_factory):
         for pid in reversed(started):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+        for name in ("slurm.conf", "gres.conf"):
+            path = CONF_DIR / name
+            if path.exists() and MARKER in path.read_text():
+                path.unlink()
 
 
 @pytest.mark.slow

@@ -137,6 +137,15 @@ def test_workflow_runs_end_to_end_on_a_small_corpus(tmp_path):
     for log in ("logs/synthesize_corpus.log", "logs/full/build_index.log", "logs/full/preprocessing_report.log"):
         assert (tmp_path / log).exists()
 
+    # The report holds the results, training curves, QC and the configuration as run.
+    assert (tmp_path / "results" / "full" / "training_curves.png").exists()
+    assert yaml.safe_load((tmp_path / "results" / "full" / "config.yaml").read_text())["synthetic"]["null"] is False
+    report = snakemake(tmp_path, "--configfile", str(config), "--report", str(tmp_path / "report.html"))
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (tmp_path / "report.html").read_text(errors="replace")
+    for entry in ("metrics.tsv", "training_curves.png", "config.yaml", "preprocessing_report.tsv", "ablation.tsv"):
+        assert entry in html, entry
+
     # Partial reruns, asserted on the plan (rule -> jobs), not on timings.
     # Nothing changed: nothing reruns.
     assert planned_jobs(tmp_path, config) == {}
