@@ -156,7 +156,14 @@ def test_workflow_runs_end_to_end_on_a_small_corpus(tmp_path):
     cfg["training"]["temporal"]["learning_rate"] *= 2
     changed = tmp_path / "temporal_changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
-    assert planned_jobs(tmp_path, changed) == {"train_temporal": folds, "evaluate": 1, "ablation_table": 1, "all": 1}
+    assert planned_jobs(tmp_path, changed) == {
+        "train_temporal": folds,
+        "evaluate": 1,
+        "training_curves": 1,
+        "record_config": 1,  # the configuration as run changed
+        "ablation_table": 1,
+        "all": 1,
+    }
 
     # One subject's frames touched: that subject's preprocessing reruns, no other subject's landmarks
     # or alignment (region sizes, and so every fold's training, follow: they use every subject).
