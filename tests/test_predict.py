@@ -199,6 +199,11 @@ def test_bad_inputs_give_clear_errors(trained_bundle, loaded, tmp_path, capsys):
         predict.predict(loaded, [str(tmp_path / "tiny.avi")])
     with pytest.raises(predict.PredictError, match="onset 5 and offset 2"):
         predict.predict(loaded, [str(tmp_path / "empty.avi")], onset=5, offset=2)
+    capsys.readouterr()
+    assert cli(["predict", str(trained_bundle["path"]), str(tmp_path / "empty.avi"), "--onset", "1"]) == 2
+    assert "--onset and --offset go together" in capsys.readouterr().err
+    assert cli(["predict", str(tmp_path), str(tmp_path / "empty.avi")]) == 2
+    assert "is not a model bundle" in capsys.readouterr().err
     (tmp_path / "m.csv").write_text("file\nx\n")
     with pytest.raises(predict.PredictError, match="needs a column 'path'"):
         predict.predict(loaded, [str(tmp_path / "m.csv")])

@@ -93,8 +93,9 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError("--onset and --offset go together")
     if args.stride is not None and args.window is None:
         raise ValueError("--stride needs --window")
-    model = bundle.read_bundle(args.bundle)  # checks format, version and digests before loading
-    training.configure_tensorflow(args.threads, 0)
+    bundle.check_bundle(args.bundle)  # format, version and digests, before TensorFlow starts
+    training.configure_tensorflow(args.threads, 0)  # threads are set before the first TensorFlow op
+    model = bundle.read_bundle(args.bundle)
     table = predict.predict(model, args.inputs, args.onset, args.offset, args.window, args.stride, args.qc)
     if args.out:
         predict.write_predictions(table, args.out)
