@@ -86,6 +86,23 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from . import bundle, predict, training
+
+    if (args.onset is None) != (args.offset is None):
+        raise ValueError("--onset and --offset go together")
+    if args.stride is not None and args.window is None:
+        raise ValueError("--stride needs --window")
+    bundle.check_bundle(args.bundle)  # format, version and digests, before TensorFlow starts
+    training.configure_tensorflow(args.threads, 0)  # threads are set before the first TensorFlow op
+    model = bundle.read_bundle(args.bundle)
+    table = predict.predict(model, args.inputs, args.onset, args.offset, args.window, args.stride, args.qc)
+    if args.out:
+        predict.write_predictions(table, args.out)
+    print(table.to_string(index=False))
+    return 0
+
+
 def _metrics(args: argparse.Namespace) -> int:
     from . import evaluation
 
@@ -182,6 +199,29 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--out", required=True, help="output folder")
     _experiment_arguments(inspect, "experiment whose preprocessing settings apply")
     inspect.set_defaults(func=_inspect)
+
+    pred = commands.add_parser(
+        "predict",
+        help="apply a model bundle to new clips: frame folders, videos or a manifest CSV",
+        description="Per-class probabilities and the predicted class of each clip (or window). A bundle is "
+        "written by the workflow target results/<experiment>/bundle/bundle.json. Runs on CPU; uses a GPU "
+        "when TensorFlow finds one.",
+    )
+    pred.add_argument("bundle", help="bundle folder (with bundle.json)")
+    pred.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="frame folder, video (mp4/avi/mov/mkv) or manifest CSV (column path; optional onset, offset)",
+    )
+    pred.add_argument("--onset", type=int, help="onset frame number (default: the first frame)")
+    pred.add_argument("--offset", type=int, help="offset frame number (default: the last frame)")
+    pred.add_argument("--window", type=int, help="slide a window of this many frames over each clip")
+    pred.add_argument("--stride", type=int, help="frames between window starts (default: half the window)")
+    pred.add_argument("--out", help="write the table here: .csv, or .json")
+    pred.add_argument("--qc", help="write a QC overlay per clip (or window) into this folder")
+    pred.add_argument("--threads", type=int, default=1, help="CPU threads for TensorFlow (default: %(default)s)")
+    pred.set_defaults(func=_predict)
 
     metrics = commands.add_parser(
         "metrics",

@@ -42,7 +42,19 @@ class Fold:
 
     @property
     def name(self) -> str:
-        return self.test_subject
+        return self.test_subject or FINAL
+
+
+FINAL = "final"  # the fold of the final models: every subject trains, none is held out
+
+
+def final_fold(samples: pd.DataFrame) -> Fold:
+    """The fold of an experiment's final models (``localmer predict``): all subjects train, no test
+    subject, no validation subject (so no early stopping: the configured epochs run)."""
+    subjects = tuple(sorted(set(samples.subject)))
+    if not subjects:
+        raise ValueError("no usable clip to train the final models on")
+    return Fold("", subjects, ())
 
 
 def make_folds(subjects: Sequence[str], validation_subjects: int = 0, seed: int = 0) -> list[Fold]:
@@ -66,6 +78,9 @@ def make_folds(subjects: Sequence[str], validation_subjects: int = 0, seed: int 
 
 
 def fold_by_name(samples: pd.DataFrame, name: str, settings: dict) -> Fold:
+    """A LOSO fold by its test subject, or the final fold (``final``)."""
+    if name == FINAL:
+        return final_fold(samples)
     training = settings["training"]
     for fold in make_folds(samples.subject, training["validation_subjects"], training["seed"]):
         if fold.name == name:
@@ -442,7 +457,9 @@ def train_temporal(
 ) -> pd.DataFrame:
     """Train the fold's temporal model on its training subjects, predict its test subject.
 
-    ``out``: model, history, provenance, checkpoints, predictions. Returns the predictions table.
+    ``out``: model, history, provenance, checkpoints, predictions, and optionally normalisation (an
+    .npz of the training split's feature ``mean`` and ``std``, which a model bundle needs). Returns the
+    predictions table (empty for the final fold, which has no test subject).
     """
     import keras
 
@@ -458,6 +475,10 @@ def train_temporal(
 
     train_tracks = load_sequences(features_path, train.sample_id)
     mean, std = normalisation(train_tracks)  # training split only
+    if out.get("normalisation"):
+        Path(out["normalisation"]).parent.mkdir(parents=True, exist_ok=True)
+        with open(out["normalisation"], "wb") as handle:  # np.savez would add .npz to another suffix
+            np.savez(handle, mean=mean.astype(np.float32), std=std.astype(np.float32))
     steps = temporal["steps"]
 
     def inputs(table: pd.DataFrame) -> dict[str, np.ndarray]:

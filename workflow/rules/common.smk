@@ -73,7 +73,7 @@ wildcard_constraints:
     experiment=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     key=r"[0-9a-f]{10}",
     subject=r"[a-z][a-z0-9_]*/[^/]+",
-    fold=r"[a-z][a-z0-9_]*/[^/]+",
+    fold=r"final|[a-z][a-z0-9_]*/[^/]+",  # final: the all-subjects models of a bundle
     region="|".join(localmer_regions.REGION_NAMES),
     part=r"[A-Za-z0-9_]+",
 

@@ -102,3 +102,68 @@ rule train_temporal:
         gpu=1,
     script:
         "../scripts/train_temporal.py"
+
+
+# Final models for `localmer predict`: fold "final" trains on every subject (no test subject, no
+# validation subject; train_spatial and export_features serve it unchanged), then the bundle. Not in
+# rule all (it trains the models once more): `snakemake results/<experiment>/bundle/bundle.json`.
+
+
+rule final_temporal:
+    input:
+        samples=f"{RESULTS}/{{experiment}}/samples.tsv",
+        report=f"{RESULTS}/{{experiment}}/preprocessing_report.tsv",
+        features=f"{RESULTS}/{{experiment}}/folds/final/features.h5",
+    output:
+        model=f"{RESULTS}/{{experiment}}/folds/final/temporal.keras",
+        predictions=f"{RESULTS}/{{experiment}}/folds/final/predictions.tsv",
+        history=f"{RESULTS}/{{experiment}}/folds/final/temporal.history.tsv",
+        provenance=f"{RESULTS}/{{experiment}}/folds/final/temporal.provenance.json",
+        normalisation=f"{RESULTS}/{{experiment}}/folds/final/normalisation.npz",
+    params:
+        settings=lambda wildcards: temporal_settings(wildcards),
+        checkpoints=lambda wildcards: f"{RESULTS}/{wildcards.experiment}/checkpoints/final/temporal",
+    log:
+        "logs/{experiment}/folds/final/train_temporal.log",
+    benchmark:
+        "benchmarks/out/{experiment}/folds/final/train_temporal.tsv"
+    conda:
+        ENV_TRAINING
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1,
+    script:
+        "../scripts/train_temporal.py"
+
+
+ruleorder: final_temporal > train_temporal
+
+
+rule bundle:
+    input:
+        samples=f"{RESULTS}/{{experiment}}/samples.tsv",
+        report=f"{RESULTS}/{{experiment}}/preprocessing_report.tsv",
+        spatial=expand(f"{RESULTS}/{{{{experiment}}}}/folds/final/spatial/{{region}}.keras", region=REGIONS),
+        temporal=f"{RESULTS}/{{experiment}}/folds/final/temporal.keras",
+        normalisation=f"{RESULTS}/{{experiment}}/folds/final/normalisation.npz",
+        patches=lambda wildcards: experiment_patches(wildcards)["patches"],
+    output:
+        manifest=f"{RESULTS}/{{experiment}}/bundle/bundle.json",
+        models=expand(f"{RESULTS}/{{{{experiment}}}}/bundle/spatial/{{region}}.keras", region=REGIONS),
+        temporal=f"{RESULTS}/{{experiment}}/bundle/temporal.keras",
+        normalisation=f"{RESULTS}/{{experiment}}/bundle/normalisation.npz",
+    params:
+        settings=lambda wildcards: temporal_settings(wildcards),
+        out_dir=lambda wildcards: f"{RESULTS}/{wildcards.experiment}/bundle",
+    log:
+        "logs/{experiment}/bundle.log",
+    conda:
+        ENV_TRAINING
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/write_bundle.py"

@@ -1,0 +1,271 @@
+"""``localmer predict``: a model bundle applied to new clips (frame folders, videos, manifest CSVs).
+
+Each clip is preprocessed in memory exactly as training did (``localmer.preprocess``): frames selected
+per the bundle's preprocessing settings, landmarks on the reference (onset) frame, alignment, six
+regions resized to the bundle's sizes and cut into m patches, the onset difference (or raw frames).
+Then the spatial models' 256-d features per frame and region, standardised with the bundle's training
+statistics, go through the temporal model: one probability per class. With ``window`` a long clip is
+cut into windows of that many frames every ``stride`` frames, each predicted as a clip.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from . import landmarks, preprocess, regions
+from .bundle import Bundle
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
+MIN_FRAME_SIDE = 32  # px; smaller frames cannot hold a detectable face
+
+
+class PredictError(ValueError):
+    """An input that cannot be predicted: no face, unreadable video, wrong size, bad manifest."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    source: str
+    frames: landmarks.ClipFrames
+    onset: int
+    offset: int
+
+
+def open_frames(source: str | Path) -> landmarks.ClipFrames:
+    """A frame folder or a video file as ClipFrames (frame numbers from the file names; 0-based in videos)."""
+    source = Path(source)
+    if source.is_dir():
+        from .datasets import frame_number, list_frames
+
+        names = list_frames(source)
+        if not names:
+            raise PredictError(f"{str(source)!r} holds no image frames")
+        try:
+            numbers = [frame_number(name) for name in names]
+        except ValueError:
+            numbers = list(range(len(names)))
+        return landmarks.ClipFrames(source, names, numbers)
+    if source.suffix.lower() in VIDEO_SUFFIXES:
+        if not source.is_file():
+            raise PredictError(f"video {str(source)!r} does not exist")
+        capture = cv2.VideoCapture(str(source))
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        ok = capture.read()[0] if count > 0 else False
+        capture.release()
+        if not ok:
+            raise PredictError(f"video {str(source)!r} cannot be read by OpenCV (corrupt or unsupported codec)")
+        return landmarks.ClipFrames(source, None, range(count))
+    raise PredictError(f"{str(source)!r}: expected a frame folder, a video (mp4/avi/mov/mkv) or a manifest .csv")
+
+
+def clips_of(inputs: list[str], onset: int | None = None, offset: int | None = None) -> list[Clip]:
+    """The clips to predict: each INPUT, or every row of a manifest CSV (path, optional onset/offset,
+    relative paths from the manifest's folder). Without onset/offset the whole clip is used."""
+    clips = []
+    for item in inputs:
+        if str(item).lower().endswith(".csv") and Path(item).is_file():
+            table = pd.read_csv(item, keep_default_na=False)
+            if "path" not in table.columns:
+                raise PredictError(f"manifest {item!r}: needs a column 'path' (optional: onset, offset)")
+            for row in table.to_dict("records"):
+                path = Path(row["path"])
+                path = path if path.is_absolute() else Path(item).parent / path
+                clips.append(_clip(path, _optional_int(row.get("onset"), item), _optional_int(row.get("offset"), item)))
+        else:
+            clips.append(_clip(Path(item), onset, offset))
+    return clips
+
+
+def _optional_int(value, manifest) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise PredictError(f"manifest {manifest!r}: onset/offset {value!r} is not a frame number") from None
+
+
+def _clip(path: Path, onset: int | None, offset: int | None) -> Clip:
+    frames = open_frames(path)
+    first, last = frames.numbers[0], frames.numbers[-1]
+    onset = first if onset is None else onset
+    offset = last if offset is None else offset
+    if not first <= onset < offset <= last:
+        raise PredictError(
+            f"{path}: onset {onset} and offset {offset} must satisfy {first} <= onset < offset <= {last}"
+        )
+    return Clip(str(path), frames, onset, offset)
+
+
+def windows(clip: Clip, window: int, stride: int) -> list[Clip]:
+    """Sub-clips of ``window`` frames every ``stride`` frames over onset..offset (at least one)."""
+    if window < 2 or stride < 1:
+        raise PredictError(f"--window must be >= 2 and --stride >= 1 (got {window}, {stride})")
+    inside = [n for n in clip.frames.numbers if clip.onset <= n <= clip.offset]
+    if len(inside) < window:
+        return [clip]
+    starts = range(0, len(inside) - window + 1, stride)
+    return [Clip(clip.source, clip.frames, inside[s], inside[s + window - 1]) for s in starts]
+
+
+def preprocess_clip(clip: Clip, manifest: dict) -> dict:
+    """In memory, what the preprocessing stages write for a training clip: patches per region
+    (F, m, h, w) uint8, frame numbers, the aligned reference face, its landmarks and region boxes."""
+    params = manifest["preprocessing"]
+    selected = preprocess.select_frames(
+        clip.frames.numbers, clip.onset, clip.offset, params["frames"], params["n_frames"]
+    )
+    ((_, first),) = clip.frames.read([selected[0]])
+    if min(first.shape[:2]) < MIN_FRAME_SIDE:
+        raise PredictError(
+            f"{clip.source}: frames of {first.shape[1]}x{first.shape[0]} px are too small "
+            f"(at least {MIN_FRAME_SIDE} px a side, with a face filling a good part of the frame)"
+        )
+    result = preprocess.detect_clip(clip.frames, selected, clip.onset, params["landmarks"])
+    if result["status"] != "ok":
+        raise PredictError(f"{clip.source}: {result['reason']}")
+    alignment = params["alignment"]
+    face_size = tuple(alignment["face_size"])
+    matrices = [
+        regions.alignment_matrix(points, alignment["iod"], face_size, alignment["eye_position"])
+        for points in result["landmarks"]
+    ]
+    if len(matrices) == 1:
+        matrices = matrices * len(selected)
+    positions: dict[int, list[int]] = {}
+    for i, number in enumerate(selected):
+        positions.setdefault(number, []).append(i)
+    faces = np.empty((len(selected), face_size[1], face_size[0]), dtype=np.uint8)
+    for number, image in clip.frames.read(sorted(positions)):
+        if image.shape != first.shape:
+            raise PredictError(
+                f"{clip.source}: frame {number} is {image.shape[1]}x{image.shape[0]} px, the clip's first frame "
+                f"{first.shape[1]}x{first.shape[0]}: every frame of a clip must have the same size"
+            )
+        for i in positions[number]:
+            faces[i] = regions.align(image, matrices[i], face_size)
+    points = regions.transform_points(matrices[0], result["landmarks"][0])
+    boxes = regions.region_boxes(points, manifest["region_table"], alignment["iod"])
+    patches = {
+        name: regions.cut_patches(
+            regions.crop_frames(faces, boxes[name], manifest["region_sizes"][name]), params["patches"]
+        )
+        for name in manifest["regions"]
+    }
+    return {
+        "patches": patches,
+        "frame_numbers": np.asarray(selected),
+        "face": faces[0],
+        "landmarks": points,
+        "boxes": boxes,
+        "reference_frame": int(result["reference_frame"]),
+    }
+
+
+def _spatial_input(frames: np.ndarray, numbers: np.ndarray, onset: int, model_settings: dict) -> np.ndarray:
+    """The spatial models' input, scaled as ``localmer.training._dataset`` scales it."""
+    if model_settings["input"] == "onset_diff":
+        found = np.flatnonzero(numbers == onset)
+        frames = frames.astype(np.int16) - frames[found[0] if len(found) else 0].astype(np.int16)
+        limit = float(model_settings["diff_range"])
+        scaled = np.clip(frames.astype(np.float32), -limit, limit) / limit
+    else:
+        scaled = frames.astype(np.float32) / 255.0
+    return scaled[..., None]
+
+
+def probabilities(bundle: Bundle, clip: Clip, prepared: dict) -> np.ndarray:
+    """Per-class probabilities of one preprocessed clip."""
+    from .training import batch_sequences, standardise
+
+    manifest = bundle.manifest
+    features = []
+    for region in manifest["regions"]:
+        extractor = bundle.spatial[region]
+        data = _spatial_input(prepared["patches"][region], prepared["frame_numbers"], clip.onset, manifest["model"])
+        expected = tuple(extractor.input.shape[1:])
+        if data.shape[1:] != expected:
+            raise PredictError(
+                f"{clip.source}: region {region} gives input {data.shape[1:]}, the bundle's model expects {expected}"
+            )
+        features.append(extractor.predict(data, batch_size=256, verbose=0))
+    track = np.stack(features, axis=1)
+    inputs = batch_sequences(standardise([track], bundle.mean, bundle.std), manifest["steps"])
+    return bundle.temporal.predict(inputs, verbose=0)[0]
+
+
+def predict(
+    bundle: Bundle,
+    inputs: list[str],
+    onset: int | None = None,
+    offset: int | None = None,
+    window: int | None = None,
+    stride: int | None = None,
+    qc_dir: str | Path | None = None,
+) -> pd.DataFrame:
+    """One row per clip (or window): input, window, onset, offset, frames, predicted, prob_<class>."""
+    classes = bundle.classes
+    rows = []
+    for clip in clips_of(inputs, onset, offset):
+        parts = windows(clip, window, stride or max(1, window // 2)) if window else [clip]
+        for index, part in enumerate(parts):
+            prepared = preprocess_clip(part, bundle.manifest)
+            probs = probabilities(bundle, part, prepared)
+            rows.append(
+                {
+                    "input": part.source,
+                    "window": index,
+                    "onset": part.onset,
+                    "offset": part.offset,
+                    "frames": len(prepared["frame_numbers"]),
+                    "predicted": classes[int(np.argmax(probs))],
+                    **{f"prob_{name}": round(float(p), 6) for name, p in zip(classes, probs, strict=True)},
+                }
+            )
+            if qc_dir:
+                write_qc(Path(qc_dir), len(rows) - 1, part, prepared, rows[-1], bundle.manifest)
+    return pd.DataFrame(rows)
+
+
+def write_qc(out: Path, row: int, clip: Clip, prepared: dict, result: dict, manifest: dict) -> Path:
+    """The aligned reference face with landmarks, region boxes and patch grids, the region crops, and
+    the prediction: ``<row>_<input name>.png``."""
+    from . import qc
+
+    crops = {name: _unpatch(prepared["patches"][name][0]) for name in manifest["regions"]}
+    picture = qc._stack(
+        qc.overlay(prepared["face"], prepared["landmarks"], prepared["boxes"], manifest["preprocessing"]["patches"]),
+        qc.region_strip(crops),
+    )
+    label = f"{result['predicted']} " + " ".join(f"{k[5:]}={v:.2f}" for k, v in result.items() if k.startswith("prob_"))
+    cv2.putText(picture, label, (4, 16), cv2.FONT_HERSHEY_PLAIN, 1.0, (255, 255, 255), 1, cv2.LINE_AA)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{row:04d}_{Path(clip.source).name}_{clip.onset}-{clip.offset}.png"
+    cv2.imwrite(str(path), picture)
+    return path
+
+
+def _unpatch(patches: np.ndarray) -> np.ndarray:
+    """(m, h, w) patches row by row -> the (H, W) region (the inverse of regions.cut_patches)."""
+    side = regions.grid_side(len(patches))
+    rows = [np.concatenate(list(patches[r * side : (r + 1) * side]), axis=1) for r in range(side)]
+    return np.concatenate(rows, axis=0)
+
+
+def write_predictions(table: pd.DataFrame, out: str | Path) -> None:
+    """CSV, or JSON (a list of records) when ``out`` ends in .json."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps(table.to_dict("records"), indent=2))
+    else:
+        table.to_csv(out, index=False)
