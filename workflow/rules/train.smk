@@ -87,6 +87,7 @@ rule train_temporal:
         history=f"{RESULTS}/{{experiment}}/folds/{{fold}}/temporal.history.tsv",
         provenance=f"{RESULTS}/{{experiment}}/folds/{{fold}}/temporal.provenance.json",
     params:
+        fold=lambda wildcards: wildcards.fold,
         settings=lambda wildcards: temporal_settings(wildcards),
         checkpoints=lambda wildcards: f"{RESULTS}/{wildcards.experiment}/checkpoints/{wildcards.fold}/temporal",
     log:
@@ -121,6 +122,7 @@ rule final_temporal:
         provenance=f"{RESULTS}/{{experiment}}/folds/final/temporal.provenance.json",
         normalisation=f"{RESULTS}/{{experiment}}/folds/final/normalisation.npz",
     params:
+        fold="final",
         settings=lambda wildcards: temporal_settings(wildcards),
         checkpoints=lambda wildcards: f"{RESULTS}/{wildcards.experiment}/checkpoints/final/temporal",
     log:

@@ -4,7 +4,7 @@ from localmer import runlog, training
 with runlog.to_file(snakemake.log[0]):
     settings = snakemake.params.settings
     samples, fold = training.prepare_fold_job(
-        snakemake.input.samples, snakemake.input.report, snakemake.wildcards.fold, settings, snakemake.threads
+        snakemake.input.samples, snakemake.input.report, snakemake.params.fold, settings, snakemake.threads
     )
     training.train_temporal(
         samples,
