@@ -22,7 +22,8 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     workflow's default profile caps gpu at 1; the CPU-only tests lift it so training jobs run side by side."""
     shutil.copytree(REPO / "config", workdir / "config", dirs_exist_ok=True)
     return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), "--resources", "gpu=2", *args],
+        # --resources takes several values: it goes last, after any target.
+        [*SNAKEMAKE, "--directory", str(workdir), *args, "--resources", "gpu=2"],
         capture_output=True,
         text=True,
         timeout=900,
@@ -206,3 +207,29 @@ def test_the_null_corpus_scores_at_chance(tmp_path):
     for metric in ("uar", "uf1"):
         low, high = full["ci"][metric]
         assert low <= chance <= high, (metric, full[metric], full["ci"][metric])
+
+
+@pytest.mark.slow
+def test_the_bundle_target_writes_a_bundle_that_predicts(tmp_path):
+    """`snakemake results/full/bundle/bundle.json` trains the final models (fold `final`, every subject)
+    and writes a bundle that `localmer predict` uses on a clip."""
+    config = small_config(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    for part in cfg["synthetic"]["parts"].values():
+        part.update(subjects=1)
+    config.write_text(yaml.safe_dump(cfg))
+    result = snakemake(tmp_path, "results/full/bundle/bundle.json", "--configfile", str(config), "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "results" / "full" / "bundle" / "bundle.json").read_text())
+    assert len(manifest["trained_on_subjects"]) == 3 and not (tmp_path / "results" / "full" / "metrics.json").exists()
+    clip = sorted((tmp_path / "results" / "synthetic" / "casme2").glob("sub*/*/"))[0]
+    predicted = subprocess.run(
+        [sys.executable, "-m", "localmer", "predict", "results/full/bundle", str(clip), "--out", "pred.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "pred.csv")
+    assert len(table) == 1 and table.predicted[0] in manifest["classes"]
