@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pandas as pd
 import pytest
 import yaml
@@ -166,15 +167,19 @@ def test_workflow_runs_end_to_end_on_a_small_corpus(tmp_path):
         "all": 1,
     }
 
-    # One subject's frames touched: that subject's preprocessing reruns, no other subject's landmarks
-    # or alignment (region sizes, and so every fold's training, follow: they use every subject).
-    touched = sorted((tmp_path / "results" / "synthetic" / "casme2").glob("sub*/*/*.jpg"))[0]
-    before = touched.stat()
-    touched.touch()
+    # One subject's frame changed: that subject's preprocessing reruns, no other subject's landmarks or
+    # alignment (region sizes, and so every fold's training, follow: they use every subject). A bare
+    # touch is not enough in Snakemake 9: a newer input with the recorded checksum does not rerun.
+    changed_frame = sorted((tmp_path / "results" / "synthetic" / "casme2").glob("sub01/*/*.jpg"))[0]
+    original, before = changed_frame.read_bytes(), changed_frame.stat()
+    image = cv2.imread(str(changed_frame))
+    image[0, 0] = 255 - image[0, 0]
+    cv2.imwrite(str(changed_frame), image)
     jobs = planned_jobs(tmp_path, config)
-    assert jobs["detect_landmarks"] == 1 and jobs["align_faces"] == 1 and jobs["qc_subject"] >= 1
+    assert jobs["detect_landmarks"] == 1 and jobs["align_faces"] == 1 and jobs["qc_subject"] >= 1, jobs
     assert "synthesize_corpus" not in jobs and "build_index" not in jobs
-    os.utime(touched, ns=(before.st_atime_ns, before.st_mtime_ns))  # untouched again: nothing to do
+    changed_frame.write_bytes(original)  # as it was: nothing to do again
+    os.utime(changed_frame, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert planned_jobs(tmp_path, config) == {}
 
     # Another patch count (an ablation experiment) re-runs cropping and what follows, not landmarks or

@@ -60,11 +60,14 @@ def dataset_inputs(wildcards):
 # Preprocessed files live in folders named by a digest of the settings each stage depends on
 # (localmer.preprocess.stage_keys), so experiments share them and a patch-count change re-runs only
 # cropping. KEY_EXPERIMENT maps a key to one experiment that has it (all such experiments have the
-# same samples and settings for that stage).
+# same samples and settings for that stage). Experiments being run come first, in config order: the
+# key's jobs read that experiment's sample index, and one outside the run would leave changed frames
+# undetected (its index is a checkpoint the run never settles). Changing `run` can thus move a key to
+# another experiment's (identical) index, which re-runs preprocessing once.
 STAGE_KEYS = {name: localmer_preprocess.stage_keys(experiment_config(name)) for name in config["experiments"]}
 KEY_EXPERIMENT = {}
-for _name, _keys in STAGE_KEYS.items():
-    for _key in _keys.values():
+for _name in sorted(config["experiments"], key=lambda name: name not in config["run"]):
+    for _key in STAGE_KEYS[_name].values():
         KEY_EXPERIMENT.setdefault(_key, _name)
 PREPROCESS = f"{RESULTS}/preprocess"
 
