@@ -49,7 +49,7 @@ def install_slurm() -> None:
         pytest.skip(f"SLURM packages {missing} are not installed and apt-get is not available")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run("apt-get", "update", "-qq", env=env, timeout=600)
-    run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, env=env, timeout=900)
+    run("apt-get", "install", "-y", "-qq", *missing, env=env, timeout=900)
 
 
 CONF_DIR = Path("/etc/slurm")
