@@ -151,7 +151,7 @@ def test_apex_window_keeps_frames_near_the_apex_and_at_least_one_per_clip():
 def test_onset_differences_are_centred_and_clipped():
     model = {"input": "onset_diff", "diff_range": 8}
     frames = np.array([-20, -4, 0, 4, 20], dtype=np.int16).reshape(5, 1, 1, 1)
-    (batch, _), *_ = list(training._dataset(frames, np.zeros(5), model, 5, None))
+    (batch, _), *_ = list(training.spatial_batches(frames, np.zeros(5), model, 5, None))
     assert batch.numpy().ravel().tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
 
 

@@ -171,33 +171,25 @@ def preprocess_clip(clip: Clip, manifest: dict) -> dict:
     }
 
 
-def _spatial_input(frames: np.ndarray, numbers: np.ndarray, onset: int, model_settings: dict) -> np.ndarray:
-    """The spatial models' input, scaled as ``localmer.training._dataset`` scales it."""
-    if model_settings["input"] == "onset_diff":
-        found = np.flatnonzero(numbers == onset)
-        frames = frames.astype(np.int16) - frames[found[0] if len(found) else 0].astype(np.int16)
-        limit = float(model_settings["diff_range"])
-        scaled = np.clip(frames.astype(np.float32), -limit, limit) / limit
-    else:
-        scaled = frames.astype(np.float32) / 255.0
-    return scaled[..., None]
-
-
 def probabilities(bundle: Bundle, clip: Clip, prepared: dict) -> np.ndarray:
     """Per-class probabilities of one preprocessed clip."""
-    from .training import batch_sequences, standardise
+    from .training import batch_sequences, onset_difference, spatial_batches, standardise
 
     manifest = bundle.manifest
     features = []
     for region in manifest["regions"]:
         extractor = bundle.spatial[region]
-        data = _spatial_input(prepared["patches"][region], prepared["frame_numbers"], clip.onset, manifest["model"])
-        expected = tuple(extractor.input.shape[1:])
-        if data.shape[1:] != expected:
+        frames = prepared["patches"][region]
+        if manifest["model"]["input"] == "onset_diff":
+            frames = onset_difference(frames, prepared["frame_numbers"], clip.onset)
+        given, expected = (*frames.shape[1:], 1), tuple(extractor.input.shape[1:])
+        if given != expected:
             raise PredictError(
-                f"{clip.source}: region {region} gives input {data.shape[1:]}, the bundle's model expects {expected}"
+                f"{clip.source}: region {region} gives input {given}, the bundle's model expects {expected}"
             )
-        features.append(extractor.predict(data, batch_size=256, verbose=0))
+        # Scaled exactly as in training: the same input pipeline.
+        batches = spatial_batches(frames, np.zeros(len(frames)), manifest["model"], 256, None)
+        features.append(extractor.predict(batches.map(lambda x, y: x), verbose=0))
     track = np.stack(features, axis=1)
     inputs = batch_sequences(standardise([track], bundle.mean, bundle.std), manifest["steps"])
     return bundle.temporal.predict(inputs, verbose=0)[0]

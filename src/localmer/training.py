@@ -171,6 +171,13 @@ def temporal_phase(numbers: np.ndarray, onset: int, apex: int, offset: int) -> n
     return np.where(numbers <= apex, rising, falling)
 
 
+def onset_difference(frames: np.ndarray, numbers: np.ndarray, onset: int) -> np.ndarray:
+    """Each frame minus the clip's onset frame (its first kept frame when the onset was not kept), int16."""
+    found = np.flatnonzero(numbers == onset)
+    reference = frames[found[0] if len(found) else 0]
+    return frames.astype(np.int16) - reference.astype(np.int16)
+
+
 def load_region(patch_files: dict[str, str], samples: pd.DataFrame, region: str, representation: str) -> RegionFrames:
     """Frames of ``region`` for the given samples, in sample order."""
     blocks, owners, phases = [], [], []
@@ -180,9 +187,7 @@ def load_region(patch_files: dict[str, str], samples: pd.DataFrame, region: str,
             frames = group["patches"][region][()]
             numbers = group["frame_numbers"][()]
             if representation == "onset_diff":
-                onset = np.flatnonzero(numbers == sample.onset)
-                reference = frames[onset[0] if len(onset) else 0]
-                frames = frames.astype(np.int16) - reference.astype(np.int16)
+                frames = onset_difference(frames, numbers, sample.onset)
         blocks.append(frames)
         owners.append(np.full(len(frames), row))
         phases.append(temporal_phase(numbers, sample.onset, sample.apex, sample.offset))
@@ -204,7 +209,7 @@ def apex_window(data: RegionFrames, window: float | None) -> np.ndarray:
     return chosen
 
 
-def _dataset(frames, targets, model_settings: dict, batch_size: int, shuffle_seed: int | None):
+def spatial_batches(frames, targets, model_settings: dict, batch_size: int, shuffle_seed: int | None):
     """Batches with a channel axis. ``raw``: grey / 255 in [0, 1] (the paper's). ``onset_diff``: the
     difference clipped to +-diff_range grey levels and mapped to [-1, 1], 0 = no change. A
     micro-expression changes a frame by a few grey levels, which a +-255 scale would squeeze into +-0.01;
@@ -318,7 +323,7 @@ def train_spatial(
         val_targets = np.array([names.index(labels_of[sid]) for sid in validation.sample_id])[
             val_data.owner[val_fitted]
         ]
-        validation_data = _dataset(
+        validation_data = spatial_batches(
             val_data.frames[val_fitted],
             keras.utils.to_categorical(val_targets, len(names)),
             model_settings,
@@ -326,7 +331,7 @@ def train_spatial(
             None,
         )
     model.fit(
-        _dataset(
+        spatial_batches(
             frames,
             keras.utils.to_categorical(targets, len(names)),
             model_settings,
@@ -397,7 +402,7 @@ def export_features(
             extractor = models.feature_extractor(keras.saving.load_model(model_files[region], safe_mode=True))
             data = load_region(patch_files, samples, region, representation)
             features = extractor.predict(
-                _dataset(data.frames, np.zeros(len(data.frames)), settings["model"], batch_size, None).map(
+                spatial_batches(data.frames, np.zeros(len(data.frames)), settings["model"], batch_size, None).map(
                     lambda x, y: x
                 ),
                 verbose=0,
