@@ -44,7 +44,7 @@ def test_spatial_model_shapes_probabilities_and_feature(region, patches):
     features = np.asarray(models.feature_extractor(model)(x))
     assert features.shape == (2, models.FEATURE_SIZE)
     assert (features >= 0).all()
-    assert model.get_layer("patch_features").output.shape == (None, size[0] // 2, size[1] // 2, 72 * patches)
+    assert model.get_layer("patch_means").output.shape == (None, 72 * patches)
 
 
 @pytest.mark.parametrize(("patches", "spatial_se", "share"), [(9, False, True), (9, True, False), (1, False, True)])
@@ -79,19 +79,43 @@ def test_shared_patch_cnn_does_not_grow_with_the_patch_count():
     assert towers == [PATCH_CNN_PARAMETERS] * 4
 
 
+def patch_maps(model: keras.Model, x: np.ndarray, share: bool) -> np.ndarray:
+    """The paper's concatenated patch maps (batch, h/2, w/2, 72 * patches): each patch through its CNN."""
+    patches = x.shape[1]
+    cnns = [model.get_layer("patch_cnn" if share else f"patch_cnn_{index}") for index in range(patches)]
+    return np.concatenate([np.asarray(cnns[index](x[:, index])) for index in range(patches)], axis=-1)
+
+
 @pytest.mark.parametrize("share", [True, False])
-def test_patch_features_equal_the_patch_cnn_applied_patch_by_patch(share):
+def test_patch_means_are_the_gap_of_the_patch_cnn_applied_patch_by_patch(share):
     """Folding into the batch (shared) and the towers (unshared) keep each patch's 72 channels together,
-    patches in order: the same as running each patch through its CNN and concatenating."""
+    patches in order: the same as running each patch through its CNN, concatenating and averaging."""
     patches, size = 9, (12, 16)
     model = models.spatial_model(patches, size, 3, share_patch_cnn=share)
     x = random_patches(np.random.default_rng(1), 3, patches, size)
-    patch_features = np.asarray(keras.Model(model.input, model.get_layer("patch_features").output)(x))
-    cnns = [model.get_layer("patch_cnn" if share else f"patch_cnn_{index}") for index in range(patches)]
-    expected = np.concatenate([np.asarray(cnns[index](x[:, index])) for index in range(patches)], axis=-1)
-    assert patch_features.shape == expected.shape == (3, 6, 8, patches * 72)
-    np.testing.assert_allclose(patch_features, expected, atol=1e-5)
-    assert np.abs(expected).max() > 0  # not trivially equal
+    patch_means = np.asarray(keras.Model(model.input, model.get_layer("patch_means").output)(x))
+    maps = patch_maps(model, x, share)
+    assert maps.shape == (3, 6, 8, patches * 72)
+    np.testing.assert_allclose(patch_means, maps.mean(axis=(1, 2)), atol=1e-5)
+    assert np.abs(maps).max() > 0  # not trivially equal
+
+
+def test_spatial_se_equals_rescaling_the_maps_before_the_gap():
+    """The paper's order (SE rescales the concatenated maps, then GAP), written out with the model's own
+    weights, gives the model's FC 2048 input."""
+    patches, size = 4, (18, 24)
+    model = models.spatial_model(patches, size, 3)
+    x = random_patches(np.random.default_rng(2), 3, patches, size)
+    maps = patch_maps(model, x, share=True)
+    (reduce_kernel, reduce_bias), (excite_kernel, excite_bias) = (
+        model.get_layer(f"patch_se_{step}").get_weights() for step in ("reduce", "excite")
+    )
+    squeezed = maps.mean(axis=(1, 2))
+    weights = 1 / (1 + np.exp(-(np.maximum(squeezed @ reduce_kernel + reduce_bias, 0) @ excite_kernel + excite_bias)))
+    paper_order = (maps * weights[:, None, None, :]).mean(axis=(1, 2))
+    ours = np.asarray(keras.Model(model.input, model.get_layer("patch_se_rescale").output)(x))
+    np.testing.assert_allclose(ours, paper_order, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours, squeezed, atol=1e-3)  # the SE weights do change the features
 
 
 def test_spatial_model_rejects_tiny_patches():

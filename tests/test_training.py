@@ -82,6 +82,33 @@ def one_fold(tiny_preprocessed, tmp_path_factory):
     return {"out": out, "fold": fold, "samples": samples, "features": features, "predictions": predictions}
 
 
+def test_bfloat16_spatial_models_export_float32_features(tiny_preprocessed, tmp_path, monkeypatch):
+    """training.spatial.precision: the model trains and is saved in mixed bfloat16, the process's global
+    policy is left as it was, and its exported features are float32."""
+    import keras
+
+    cfg = settings(tiny_preprocessed)
+    cfg["training"]["spatial"]["precision"] = "mixed_bfloat16"
+    samples = training.usable_samples(tiny_preprocessed["samples"], tiny_preprocessed["report"])
+    region_labels = labels.region_labels(samples, labels.load_au_regions(REPO / "config" / "au_regions.yaml"))
+    fold = training.make_folds(samples.subject)[0]
+    paths = {key: str(tmp_path / f"mouth.{key}") for key in ("history", "provenance")}
+    paths.update(model=str(tmp_path / "mouth.keras"), checkpoints=str(tmp_path / "checkpoints"))
+    training.train_spatial(samples, region_labels, tiny_preprocessed["patch_files"], fold, "mouth", cfg, CLASSES, paths)
+    assert keras.config.dtype_policy().name == "float32"
+    assert json.loads(Path(paths["provenance"]).read_text())["precision"] == "mixed_bfloat16"
+    saved = keras.saving.load_model(paths["model"])
+    assert saved.get_layer("fc2048").dtype_policy.name == "mixed_bfloat16"
+    assert saved.get_layer("fc2048").kernel.dtype == "float32"  # float32 weights
+    features = tmp_path / "features.h5"
+    monkeypatch.setattr(training, "REGION_NAMES", ["mouth"])  # export the one region trained here
+    model_files = {"mouth": paths["model"]}
+    training.export_features(samples, tiny_preprocessed["patch_files"], fold, model_files, cfg, features, "x")
+    with h5py.File(features) as h5:
+        exported = h5[f"clips/{samples.sample_id.iloc[0]}/mouth"]
+        assert exported.dtype == np.float32 and np.isfinite(exported[()]).all()
+
+
 def test_no_test_clip_reaches_any_fit_normalisation_or_class_weight(one_fold):
     test_ids = set(one_fold["samples"].loc[one_fold["samples"].subject == one_fold["fold"].test_subject, "sample_id"])
     assert test_ids

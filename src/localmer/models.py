@@ -15,7 +15,8 @@ the softmax and the loss stay float32 (see benchmarks/RESULTS.md for what that b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import keras
 import numpy as np
@@ -44,17 +45,21 @@ def patch_cnn(patch_size: tuple[int, int], name: str = "patch_cnn") -> keras.Mod
     return keras.Model(patch, layers.Concatenate(name="multiscale")(branches), name=name)
 
 
-def squeeze_excitation(features, ratio: float, name: str):
-    """Squeeze-and-excitation (Hu et al. 2018; the paper's Figure 5) over the last axis of ``features``.
+def excitation(descriptor, ratio: float, name: str):
+    """The excitation of squeeze-and-excitation (Hu et al. 2018; the paper's Figure 5): (batch, F) channel
+    descriptors -> FC round(ratio * F) ReLU -> FC F sigmoid -> one weight per channel. At least one unit in
+    the bottleneck."""
+    channels = descriptor.shape[-1]
+    bottleneck = layers.Dense(max(1, round(ratio * channels)), activation="relu", name=f"{name}_reduce")(descriptor)
+    return layers.Dense(channels, activation="sigmoid", name=f"{name}_excite")(bottleneck)
 
-    (batch, ..., F): the mean over all other axes (squeeze) -> FC round(ratio * F) ReLU -> FC F sigmoid
-    (excitation) -> every channel rescaled by its weight. At least one unit in the bottleneck.
-    """
+
+def squeeze_excitation(features, ratio: float, name: str):
+    """Squeeze-and-excitation over the last axis of ``features`` (batch, ..., F): the mean over all other
+    axes (squeeze) -> ``excitation`` -> every channel rescaled by its weight."""
     channels = features.shape[-1]
     squeeze = {3: layers.GlobalAveragePooling1D, 4: layers.GlobalAveragePooling2D}[len(features.shape)]
-    descriptor = squeeze(name=f"{name}_squeeze")(features)
-    bottleneck = layers.Dense(max(1, round(ratio * channels)), activation="relu", name=f"{name}_reduce")(descriptor)
-    weights = layers.Dense(channels, activation="sigmoid", name=f"{name}_excite")(bottleneck)
+    weights = excitation(squeeze(name=f"{name}_squeeze")(features), ratio, name)
     broadcastable = layers.Reshape((1,) * (len(features.shape) - 2) + (channels,), name=f"{name}_weights")(weights)
     return layers.Multiply(name=f"{name}_rescale")([features, broadcastable])
 
@@ -87,29 +92,34 @@ def spatial_model(
     Patch CNN on every patch -> patch features concatenated, (h/2, w/2, 72 * patches) -> SE over those
     channels (``spatial_se``) -> GAP -> FC 2048 ReLU -> Dropout 0.5 -> FC 256 ReLU ("feature") ->
     Dropout 0.5 -> FC classes softmax. ``patches=1, spatial_se=False`` is the 2019 whole-region model.
+    SE and GAP are computed in the other order, which gives the same numbers (see below); layer
+    ``patch_means`` holds the GAP before SE, (72 * patches,), patch by patch.
     """
     height, width = patch_size
     if height < 2 or width < 2:
         raise ValueError(f"patches must be at least 2x2 pixels, not {patch_size}")
-    pooled = (height // 2, width // 2)
     region = keras.Input((patches, height, width, 1), name="patches")
     if share_patch_cnn:
         # One CNN for all patches: fold the patches into the batch and run it once on batch * patches.
         folded = ops.reshape(region, (-1, height, width, 1))
-        per_patch = patch_cnn(patch_size)(folded)
-        # Back to one sample per row: (patches, h/2, w/2, 72) -> (h/2, w/2, patches * 72), patch by patch.
-        unfolded = ops.reshape(per_patch, (-1, patches, *pooled, PATCH_CHANNELS))
-        patch_features = layers.Reshape((*pooled, patches * PATCH_CHANNELS), name="patch_features")(
-            layers.Permute((2, 3, 1, 4))(unfolded)
+        folded_means = layers.GlobalAveragePooling2D(name="gap")(patch_cnn(patch_size)(folded))
+        # Back to one sample per row, patch by patch: (patches, 72) -> (patches * 72).
+        patch_means = layers.Reshape((patches * PATCH_CHANNELS,), name="patch_means")(
+            ops.reshape(folded_means, (-1, patches, PATCH_CHANNELS))
         )
     else:
         # One CNN per patch, as towers: the grouped-convolution form (patches as channel groups) trained at
         # 8 samples/s against ~500 on a CPU (TensorFlow 2.21 has no fast CPU grouped convolution).
         towers = [patch_cnn(patch_size, name=f"patch_cnn_{index}")(region[:, index]) for index in range(patches)]
-        patch_features = layers.Concatenate(name="patch_features")(towers)
+        patch_means = layers.GlobalAveragePooling2D(name="patch_means")(layers.Concatenate()(towers))
+    pooled_features = patch_means
     if spatial_se:
-        patch_features = squeeze_excitation(patch_features, se_ratio, name="patch_se")
-    pooled_features = layers.GlobalAveragePooling2D(name="gap")(patch_features)
+        # SE rescales each channel of the concatenated patch maps by a weight computed from the channel's
+        # mean, and the GAP that follows averages the rescaled map: that is the mean times the weight. So
+        # the means are rescaled, not the maps: the same numbers without a pass over the maps (a training
+        # step 7 % faster in float32 and 19 % in bfloat16 on a CPU).
+        weights = excitation(patch_means, se_ratio, name="patch_se")
+        pooled_features = layers.Multiply(name="patch_se_rescale")([patch_means, weights])
     hidden = layers.Dropout(0.5)(layers.Dense(2048, activation="relu", name="fc2048")(pooled_features))
     feature = layers.Dense(FEATURE_SIZE, activation="relu", name="feature")(hidden)
     # float32 softmax whatever the dtype policy: the loss needs precise probabilities.
@@ -154,6 +164,18 @@ def temporal_model(
     hidden = layers.Dropout(0.5)(layers.LeakyReLU()(layers.Dense(256, name="fc256")(fused)))
     probabilities = layers.Dense(classes, activation="softmax", dtype="float32", name="classes")(hidden)
     return keras.Model([sequences, lengths], probabilities, name=name)
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Models built inside follow the Keras dtype policy ``name`` ("float32", "mixed_bfloat16"); the global
+    policy is restored on exit. A saved model keeps its policy when loaded."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def feature_extractor(model: keras.Model) -> keras.Model:

@@ -189,7 +189,8 @@ def probabilities(bundle: Bundle, clip: Clip, prepared: dict) -> np.ndarray:
             )
         # Scaled exactly as in training: the same input pipeline.
         batches = spatial_batches(frames, np.zeros(len(frames)), manifest["model"], 256, None)
-        features.append(extractor.predict(batches.map(lambda x, y: x), verbose=0))
+        # float32 as exported in training, whatever the model's dtype policy
+        features.append(extractor.predict(batches.map(lambda x, y: x), verbose=0).astype(np.float32))
     track = np.stack(features, axis=1)
     inputs = batch_sequences(standardise([track], bundle.mean, bundle.std), manifest["steps"])
     return bundle.temporal.predict(inputs, verbose=0)[0]

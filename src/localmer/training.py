@@ -307,14 +307,15 @@ def train_spatial(
     targets = np.array([names.index(labels_of[sid]) for sid in train.sample_id])[data.owner[fitted]]
     alpha = models.inverse_frequency_alpha(targets, len(names))
     patches, height, width = frames.shape[1:]
-    model = models.spatial_model(
-        patches,
-        (height, width),
-        len(names),
-        se_ratio=model_settings["se_ratio"],
-        spatial_se=model_settings["spatial_se"],
-        share_patch_cnn=model_settings["share_patch_cnn"],
-    )
+    with models.dtype_policy(spatial["precision"]):
+        model = models.spatial_model(
+            patches,
+            (height, width),
+            len(names),
+            se_ratio=model_settings["se_ratio"],
+            spatial_se=model_settings["spatial_se"],
+            share_patch_cnn=model_settings["share_patch_cnn"],
+        )
     models.compile_spatial(model, alpha, spatial["learning_rate"], gamma=training["focal_gamma"])
     validation_data = None
     if len(validation):
@@ -357,6 +358,7 @@ def train_spatial(
         "alpha": np.round(alpha, 6).tolist(),
         "frames": int(len(targets)),
         "apex_window": spatial["apex_window"],
+        "precision": spatial["precision"],
         "input": representation,
         "localmer_version": __version__,
     }
