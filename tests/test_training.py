@@ -109,6 +109,12 @@ def test_bfloat16_spatial_models_export_float32_features(tiny_preprocessed, tmp_
         assert exported.dtype == np.float32 and np.isfinite(exported[()]).all()
 
 
+def test_bfloat16_support_is_read_from_the_cpu_flags():
+    assert training.cpu_has_bfloat16("flags\t: fpu sse avx512f avx512_bf16 amx_tile")
+    assert training.cpu_has_bfloat16("flags : fpu amx_bf16")
+    assert not training.cpu_has_bfloat16("flags\t: fpu sse avx2 avx512f avx512_vnni")
+
+
 def test_no_test_clip_reaches_any_fit_normalisation_or_class_weight(one_fold):
     test_ids = set(one_fold["samples"].loc[one_fold["samples"].subject == one_fold["fold"].test_subject, "sample_id"])
     assert test_ids

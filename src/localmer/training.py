@@ -250,6 +250,25 @@ def configure_tensorflow(threads: int, seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def cpu_has_bfloat16(cpuinfo: str) -> bool:
+    """Whether CPU flags (the text of ``/proc/cpuinfo``) include AVX512-BF16 or AMX-BF16."""
+    return bool(set(cpuinfo.split()) & {"avx512_bf16", "amx_bf16"})
+
+
+def native_bfloat16() -> bool:
+    """Whether bfloat16 arithmetic runs natively here: an NVIDIA GPU of compute capability >= 8.0 (Ampere
+    on), or a CPU with bfloat16 instructions. Elsewhere it is emulated, slower than float32."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        if tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0):
+            return True
+    try:
+        return cpu_has_bfloat16(Path("/proc/cpuinfo").read_text())
+    except OSError:  # not Linux: unknown, say so
+        return False
+
+
 def _write_json(path: str | Path, data: dict) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(data, indent=2, sort_keys=True))
@@ -307,6 +326,11 @@ def train_spatial(
     targets = np.array([names.index(labels_of[sid]) for sid in train.sample_id])[data.owner[fitted]]
     alpha = models.inverse_frequency_alpha(targets, len(names))
     patches, height, width = frames.shape[1:]
+    if spatial["precision"] == "mixed_bfloat16" and not native_bfloat16():
+        log.warning(
+            "training.spatial.precision is mixed_bfloat16 but this machine has no native bfloat16 "
+            "(no GPU of compute capability >= 8.0, no AVX512-BF16/AMX CPU flag): expect it slower than float32"
+        )
     with models.dtype_policy(spatial["precision"]):
         model = models.spatial_model(
             patches,
