@@ -135,10 +135,9 @@ def main() -> None:
         REFERENCE: lambda: reference_spatial_model(PATCHES, PATCH_SIZE, CLASSES),
     }
     runs = {label: (models.compile_spatial(build(), alpha), spatial) for label, build in builders.items()}
-    keras.config.set_dtype_policy("mixed_bfloat16")
     for label in (OURS, REFERENCE):
-        runs[f"{label}, bfloat16"] = (models.compile_spatial(builders[label](), alpha), spatial)
-    keras.config.set_dtype_policy("float32")
+        with models.dtype_policy("mixed_bfloat16"):
+            runs[f"{label}, bfloat16"] = (models.compile_spatial(builders[label](), alpha), spatial)
     temporal = models.compile_temporal(models.temporal_model(REGIONS, STEPS, models.FEATURE_SIZE, CLASSES), alpha)
     runs[TEMPORAL] = (temporal, temporal_data(rng, 8 * BATCH))
 

@@ -8,9 +8,9 @@
 Targets are one-hot (batch, classes). Weights use the Keras default initialisers: the paper's N(0, 1)
 initialisation makes activations explode through a 2048-unit layer and training diverge.
 
-The models follow the global Keras dtype policy: float32 by default (the papers'); under
-``keras.config.set_dtype_policy("mixed_bfloat16")`` they compute in bfloat16 with float32 weights, while
-the softmax and the loss stay float32 (see benchmarks/RESULTS.md for what that buys on a CPU).
+The models follow the global Keras dtype policy: float32 by default (the papers'); built inside
+``dtype_policy("mixed_bfloat16")`` (``training.spatial.precision``) they compute in bfloat16 with float32
+weights, while the softmax and the loss stay float32 (see benchmarks/RESULTS.md for what that buys).
 """
 
 from __future__ import annotations
