@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 import localmer
-from localmer import config, datasets, landmarks, preprocess, synth
+from localmer import config, datasets, frames, landmarks, preprocess, synth
 
 REPO = Path(__file__).resolve().parent.parent
 STAGES = ("landmarks", "aligned", "patches")
@@ -56,11 +56,11 @@ def kept_frame_paths(samples: pd.DataFrame, params: dict) -> dict[str, list[str]
     """Per clip, the frame files preprocessing decodes: the kept frames, each distinct frame once."""
     paths = {}
     for sample in samples.to_dict("records"):
-        frames = landmarks.ClipFrames.from_sample(sample)
+        clip_frames = frames.ClipFrames.from_sample(sample)
         selected = preprocess.select_frames(
-            frames.numbers, sample["onset"], sample["offset"], params["frames"], params["n_frames"]
+            clip_frames.numbers, sample["onset"], sample["offset"], params["frames"], params["n_frames"]
         )
-        paths[sample["sample_id"]] = [frames.path(number) for number in sorted(set(selected))]
+        paths[sample["sample_id"]] = [clip_frames.path(number) for number in sorted(set(selected))]
     return paths
 
 
@@ -78,7 +78,7 @@ def measure_decode(samples: pd.DataFrame, params: dict, work: Path) -> dict:
     paths = [path for clip in kept_frame_paths(samples, params).values() for path in clip]
     cpu, start = cpu_seconds(), time.perf_counter()
     for path in paths:
-        landmarks.read_image(path)
+        frames.read_image(path)
     return {"frames": len(paths), "seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds() - cpu}
 
 
@@ -123,9 +123,9 @@ def measure_preprocess(samples: pd.DataFrame, params: dict, work: Path) -> dict:
 
     # The stages reach frame decoding and face detection through these module attributes.
     clock = StageClock(["read_image", "detect"])
-    clock.instrument(landmarks, "read_image")
+    clock.instrument(frames, "read_image")
     clock.instrument(landmarks, "detect")
-    frames = skipped = 0
+    written = skipped = 0
     cpu = cpu_seconds()
     for subject in samples["subject"].unique():
         paths = {name: work / name / f"{subject}.h5" for name in STAGES}
@@ -135,11 +135,11 @@ def measure_preprocess(samples: pd.DataFrame, params: dict, work: Path) -> dict:
             found = preprocess.detect_subject(samples, subject, paths["landmarks"], params)
         skipped += int((found["status"] != "ok").sum())
         with clock.stage("aligned"):
-            frames += preprocess.align_subject(samples, subject, paths["landmarks"], paths["aligned"], params)
+            written += preprocess.align_subject(samples, subject, paths["landmarks"], paths["aligned"], params)
         with clock.stage("patches"):
             preprocess.crop_subject(paths["aligned"], paths["patches"], samples, params)
     return {
-        "frames": frames,
+        "frames": written,
         "skipped_clips": skipped,
         "seconds": sum(clock.seconds.values()),
         "cpu_seconds": cpu_seconds() - cpu,
@@ -210,9 +210,9 @@ def index_corpus(corpus: Path) -> pd.DataFrame:
 def warm_file_cache(samples: pd.DataFrame) -> None:
     """Read every frame file of the indexed clips once, so that no measurement waits for the disk."""
     for sample in samples.to_dict("records"):
-        frames = landmarks.ClipFrames.from_sample(sample)
-        for number in frames.numbers:
-            Path(frames.path(number)).read_bytes()
+        clip_frames = frames.ClipFrames.from_sample(sample)
+        for number in clip_frames.numbers:
+            Path(clip_frames.path(number)).read_bytes()
 
 
 def run_worker(measurement: str, samples_path: Path, params_path: Path, work: Path) -> dict:

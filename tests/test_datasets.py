@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from conftest import ANNOTATIONS, touch_frames
 
-from localmer import datasets
+from localmer import datasets, frames
 from localmer.datasets import AnnotationError, ReconciliationError
 
 MEGC = {"name": "megc2019", "ground_truth": None, "strict": True}
@@ -132,9 +132,9 @@ def test_sample_table_columns_and_frames(real_layout):
 
 def test_frames_are_in_natural_numeric_order(tmp_path):
     touch_frames(tmp_path, ["img10.jpg", "img2.jpg", "img1.jpg", "img100.jpg", "notes.txt"])
-    assert datasets.list_frames(tmp_path) == ["img1.jpg", "img2.jpg", "img10.jpg", "img100.jpg"]
-    assert datasets.frame_number("006_05562.jpg") == 5562
-    assert datasets.frame_number("image100230.bmp") == 100230
+    assert frames.list_frames(tmp_path) == ["img1.jpg", "img2.jpg", "img10.jpg", "img100.jpg"]
+    assert frames.frame_number("006_05562.jpg") == 5562
+    assert frames.frame_number("image100230.bmp") == 100230
 
 
 # ------------------------------------------------------------------------------------------ quirks

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from localmer import bundle, config, labels, landmarks, predict, regions, training
+from localmer import bundle, config, frames, labels, predict, regions, training
 from localmer.cli import main as cli
 from localmer.regions import REGION_NAMES
 
@@ -162,7 +162,7 @@ def test_predict_a_held_out_clip_as_a_folder_and_as_a_video(trained_bundle, load
     assert len(list((tmp_path / "qc").glob("*.png"))) == 1
     # The same clip as a video (0-based frame numbers), the whole clip, through the command line.
     video = tmp_path / "clip.avi"
-    write_video([landmarks.read_image(p) for p in frame_paths(sample)], video)
+    write_video([frames.read_image(p) for p in frame_paths(sample)], video)
     out = tmp_path / "predictions.json"
     assert cli(["predict", str(trained_bundle["path"]), str(video), "--out", str(out)]) == 0
     check_table(pd.DataFrame(json.loads(out.read_text())), 1)
@@ -176,11 +176,11 @@ def test_predict_a_held_out_clip_as_a_folder_and_as_a_video(trained_bundle, load
 
 
 def test_window_over_a_long_video_gives_one_row_per_window(trained_bundle, loaded, tmp_path):
-    frames = [landmarks.read_image(p) for p in frame_paths(trained_bundle["test"].iloc[0])]
+    images = [frames.read_image(p) for p in frame_paths(trained_bundle["test"].iloc[0])]
     video = tmp_path / "long.avi"
-    write_video(frames + frames[::-1] + frames, video)
+    write_video(images + images[::-1] + images, video)
     table = predict.predict(loaded, [str(video)], window=6, stride=4)
-    count = len(frames) * 3
+    count = len(images) * 3
     assert len(table) == len(range(0, count - 6 + 1, 4)) >= 2
     check_table(table)
     assert list(table.onset) == list(range(0, count - 6 + 1, 4))

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from conftest import REPO, preprocessing_params
 
-from localmer import landmarks, preprocess, qc, regions
+from localmer import frames, landmarks, preprocess, qc, regions
 from localmer.cli import main as cli
-from localmer.datasets import frame_number
+from localmer.frames import frame_number
 
 TABLE = regions.load_region_table(REPO / "config" / "regions.yaml")
 
@@ -210,13 +210,13 @@ def test_corrupt_frame_is_an_error_naming_the_file(tiny_indexed_corpus, tmp_path
     broken.write_bytes(broken.read_bytes()[:40])
     table = pd.DataFrame([{**sample, "frame_dir": str(folder)}])
     params = preprocessing_params()
-    with pytest.raises(landmarks.FrameError, match=f"frame file '{broken}' cannot be decoded"):
+    with pytest.raises(frames.FrameError, match=f"frame file '{broken}' cannot be decoded"):
         preprocess.detect_subject(table, sample["subject"], tmp_path / "lm.h5", params)
         preprocess.align_subject(table, sample["subject"], tmp_path / "lm.h5", tmp_path / "al.h5", params)
     # Beyond the frames landmark detection searches, alignment meets it and names it too.
     search = {**params["landmarks"], "search_frames": 1}
     preprocess.detect_subject(table, sample["subject"], tmp_path / "lm.h5", {**params, "landmarks": search})
-    with pytest.raises(landmarks.FrameError, match=f"frame file '{broken}' cannot be decoded"):
+    with pytest.raises(frames.FrameError, match=f"frame file '{broken}' cannot be decoded"):
         preprocess.align_subject(table, sample["subject"], tmp_path / "lm.h5", tmp_path / "al.h5", params)
 
 
@@ -241,7 +241,7 @@ def test_inspect_writes_its_files_for_an_image_and_a_video(tiny_indexed_corpus, 
     )
     assert {p.name for p in (tmp_path / "image").iterdir()} == expected
     video = tmp_path / "clip.avi"
-    write_video([landmarks.read_image(p) for p in paths[:5]], video)
+    write_video([frames.read_image(p) for p in paths[:5]], video)
     assert (
         cli(["inspect", str(video), "--out", str(tmp_path / "video"), "--config", config, "--base-dir", str(REPO)]) == 0
     )

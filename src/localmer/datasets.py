@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .frames import FrameError, frame_number, is_video, list_frames, natural_key, video_frame_count
+
 log = logging.getLogger(__name__)
 
 SAMPLE_COLUMNS = [
@@ -60,8 +62,6 @@ SAMPLE_COLUMNS = [
 EXCLUDED_COLUMNS = ["sample_id", "dataset", "subject", "clip", "emotion", "reason", "source"]
 RECONCILIATION_COLUMNS = ["dataset", "subject", "clip", "status", "gt_label", "label", "detail"]
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
 DEFAULT_FPS = {"casme2": 200.0, "samm": 200.0, "smic": 100.0}
 
 CASME2_COLUMNS = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion"]
@@ -166,34 +166,10 @@ class Clip:
 
 # --------------------------------------------------------------------------------------------- helpers
 
-_TRAILING_NUMBER = re.compile(r"(\d+)(?=\D*$)")
-
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """One of the workflow's TSV tables (samples, region labels, reports), empty cells as empty strings."""
     return pd.read_csv(path, sep="\t", keep_default_na=False)
-
-
-def frame_number(name: str) -> int:
-    """The frame number written in a frame file name: img46.jpg -> 46, 006_05562.jpg -> 5562."""
-    match = _TRAILING_NUMBER.search(Path(name).stem + "x")
-    if match is None:
-        raise ValueError(f"frame file name {name!r} has no frame number")
-    return int(match.group(1))
-
-
-def list_frames(folder: Path) -> list[str]:
-    """Image files of a frame folder in natural numeric order (img2 before img10)."""
-    names = [p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-    numbered = []
-    for name in names:
-        try:
-            numbered.append((frame_number(name), name))
-        except ValueError:
-            raise AnnotationError(
-                [Problem(str(folder / name), None, None, "frame file name has no frame number")]
-            ) from None
-    return [name for _, name in sorted(numbered)]
 
 
 def _int_cell(value, file: str, row: int, column: str, problems: list[Problem]) -> int | None:
@@ -401,7 +377,7 @@ def read_smic(dataset: str, root: Path) -> tuple[list[Clip], list[dict]]:
         raise AnnotationError([Problem(str(root), None, None, "SMIC-HS root folder does not exist")])
     problems: list[Problem] = []
     clips, excluded = [], []
-    subject_dirs = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: _natural_key(p.name))
+    subject_dirs = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name))
     for subject_dir in subject_dirs:
         match = re.fullmatch(r"s0*(\d+)", subject_dir.name, flags=re.IGNORECASE)
         if match is None:
@@ -435,7 +411,7 @@ def read_smic(dataset: str, root: Path) -> tuple[list[Clip], list[dict]]:
                     )
                 )
                 continue
-            for clip_dir in sorted((p for p in label_dir.iterdir() if p.is_dir()), key=lambda p: _natural_key(p.name)):
+            for clip_dir in sorted((p for p in label_dir.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)):
                 clip_match = _SMIC_CLIP.fullmatch(clip_dir.name)
                 notes = []
                 if clip_match is None:
@@ -482,10 +458,6 @@ def read_smic(dataset: str, root: Path) -> tuple[list[Clip], list[dict]]:
     if problems:
         raise AnnotationError(problems)
     return clips, excluded
-
-
-def _natural_key(text: str):
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
 MANIFEST_REQUIRED = ["path", "subject", "label"]
@@ -546,8 +518,8 @@ def read_manifest(dataset: str, manifest: Path, root: Path) -> list[Clip]:
             )
         path = Path(path_text)
         path = path if path.is_absolute() else root / path
-        is_video = path.suffix.lower() in VIDEO_SUFFIXES
-        clip_name = record.get("clip", "").strip() or (path.stem if is_video else path.name)
+        video = is_video(path)
+        clip_name = record.get("clip", "").strip() or (path.stem if video else path.name)
         numbers = {}
         for column in ("onset", "apex", "offset"):
             text = record.get(column, "").strip()
@@ -595,7 +567,7 @@ def _attach_frames(clip: Clip, problems: list[Problem]) -> dict | None:
     """Frame listing of a clip, checked against its onset/offset; fills SMIC and manifest defaults."""
     path = clip.frame_dir
     where = clip.file or str(path)
-    if clip.kind == "manifest" and path.suffix.lower() in VIDEO_SUFFIXES:
+    if clip.kind == "manifest" and is_video(path):
         frames, numbers = [], _video_frame_numbers(path, clip, problems)
     else:
         if not path.is_dir():
@@ -610,8 +582,8 @@ def _attach_frames(clip: Clip, problems: list[Problem]) -> dict | None:
             return None
         try:
             frames = list_frames(path)
-        except AnnotationError as err:
-            problems.extend(err.problems)
+        except FrameError as err:
+            problems.append(Problem(str(path), None, None, str(err)))
             return None
         numbers = [frame_number(name) for name in frames]
     if not numbers:
@@ -652,21 +624,11 @@ def _attach_frames(clip: Clip, problems: list[Problem]) -> dict | None:
 
 
 def _video_frame_numbers(path: Path, clip: Clip, problems: list[Problem]) -> list[int]:
-    import cv2
-
-    if not path.is_file():
-        problems.append(Problem(clip.file, clip.row, "path", f"video {str(path)!r} does not exist"))
-        return []
-    capture = cv2.VideoCapture(str(path))
     try:
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
-        readable = capture.isOpened() and capture.read()[0]
-    finally:
-        capture.release()
-    if not readable or count <= 0:
-        problems.append(Problem(clip.file, clip.row, "path", f"video {str(path)!r} cannot be read by OpenCV"))
+        return list(range(video_frame_count(path)))
+    except FrameError as err:
+        problems.append(Problem(clip.file, clip.row, "path", str(err)))
         return []
-    return list(range(count))
 
 
 # --------------------------------------------------------------------------------------------- task

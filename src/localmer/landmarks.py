@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +22,6 @@ import numpy as np
 from .regions import inter_ocular_distance
 
 PLAUSIBLE_EYE_SPACING = 0.25  # minimum inter-ocular distance, in detector box widths
-
-
-class FrameError(ValueError):
-    """A frame that cannot be read; the message names the file (and frame number for a video)."""
 
 
 def default_model() -> Path:
@@ -138,71 +133,3 @@ def smooth(track: np.ndarray, window: int) -> np.ndarray:
     kernel = np.ones(2 * half + 1) / (2 * half + 1)
     smoothed = np.apply_along_axis(lambda series: np.convolve(series, kernel, mode="valid"), 0, padded)
     return smoothed.astype(np.float32)
-
-
-# --------------------------------------------------------------------------------------------- frames
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """A frame file as grey uint8; FrameError naming the file when it cannot be decoded."""
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    if data is None:
-        raise FrameError(f"frame file {str(path)!r} does not exist")
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    if image is None:
-        raise FrameError(f"frame file {str(path)!r} cannot be decoded as an image (corrupt or not an image)")
-    return image
-
-
-class ClipFrames:
-    """The frames of one clip, from a frame folder or a video file, addressed by frame number."""
-
-    def __init__(self, frame_dir: str | Path, frames: Sequence[str] | None, numbers: Sequence[int]):
-        self.source = Path(frame_dir)
-        self.files = dict(zip(numbers, frames, strict=True)) if frames else None
-        self.numbers = list(numbers)
-
-    @classmethod
-    def from_sample(cls, sample) -> ClipFrames:
-        """From a row of samples.tsv (a mapping with frame_dir, frames, n_frames)."""
-        from .datasets import frame_number
-
-        frames = sample["frames"] if isinstance(sample["frames"], str) and sample["frames"] else ""
-        if frames:
-            names = frames.split("|")
-            return cls(sample["frame_dir"], names, [frame_number(n) for n in names])
-        return cls(sample["frame_dir"], None, range(int(sample["n_frames"])))  # a video: 0-based numbers
-
-    def path(self, number: int) -> str:
-        return str(self.source / self.files[number]) if self.files else f"{self.source}#frame{number}"
-
-    def read(self, numbers: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-        """(number, grey uint8 frame) for each requested number, in the given (ascending) order."""
-        if self.files is not None:
-            for number in numbers:
-                if number not in self.files:
-                    raise FrameError(f"frame {number} is not in {str(self.source)!r}")
-                yield number, read_image(self.source / self.files[number])
-            return
-        yield from self._read_video(numbers)
-
-    def _read_video(self, numbers: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-        capture = cv2.VideoCapture(str(self.source))
-        if not capture.isOpened():
-            raise FrameError(f"video {str(self.source)!r} cannot be opened")
-        try:
-            wanted = sorted(set(numbers))
-            wanted_set = set(wanted)
-            frames = {}
-            position = wanted[0] if wanted else 0
-            capture.set(cv2.CAP_PROP_POS_FRAMES, position)
-            for number in range(position, (wanted[-1] + 1) if wanted else 0):
-                ok, frame = capture.read()
-                if not ok:
-                    raise FrameError(f"video {str(self.source)!r}: frame {number} cannot be read")
-                if number in wanted_set:
-                    frames[number] = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            for number in numbers:
-                yield number, frames[number]
-        finally:
-            capture.release()

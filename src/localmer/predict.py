@@ -19,12 +19,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from . import landmarks, preprocess, regions
+from . import preprocess, regions
 from .bundle import Bundle
+from .frames import ClipFrames, FrameError, is_video
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
 MIN_FRAME_SIDE = 32  # px; smaller frames cannot hold a detectable face
 
 
@@ -35,36 +35,20 @@ class PredictError(ValueError):
 @dataclass(frozen=True)
 class Clip:
     source: str
-    frames: landmarks.ClipFrames
+    frames: ClipFrames
     onset: int
     offset: int
 
 
-def open_frames(source: str | Path) -> landmarks.ClipFrames:
+def open_frames(source: str | Path) -> ClipFrames:
     """A frame folder or a video file as ClipFrames (frame numbers from the file names; 0-based in videos)."""
     source = Path(source)
-    if source.is_dir():
-        from .datasets import frame_number, list_frames
-
-        names = list_frames(source)
-        if not names:
-            raise PredictError(f"{str(source)!r} holds no image frames")
-        try:
-            numbers = [frame_number(name) for name in names]
-        except ValueError:
-            numbers = list(range(len(names)))
-        return landmarks.ClipFrames(source, names, numbers)
-    if source.suffix.lower() in VIDEO_SUFFIXES:
-        if not source.is_file():
-            raise PredictError(f"video {str(source)!r} does not exist")
-        capture = cv2.VideoCapture(str(source))
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
-        ok = capture.read()[0] if count > 0 else False
-        capture.release()
-        if not ok:
-            raise PredictError(f"video {str(source)!r} cannot be read by OpenCV (corrupt or unsupported codec)")
-        return landmarks.ClipFrames(source, None, range(count))
-    raise PredictError(f"{str(source)!r}: expected a frame folder, a video (mp4/avi/mov/mkv) or a manifest .csv")
+    if not source.is_dir() and not is_video(source):
+        raise PredictError(f"{str(source)!r}: expected a frame folder, a video (mp4/avi/mov/mkv) or a manifest .csv")
+    try:
+        return ClipFrames.open(source)
+    except FrameError as err:
+        raise PredictError(str(err)) from None
 
 
 def clips_of(inputs: list[str], onset: int | None = None, offset: int | None = None) -> list[Clip]:

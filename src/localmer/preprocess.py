@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, landmarks, regions
+from .frames import ClipFrames
 from .runlog import progress
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def _subject_samples(samples: pd.DataFrame, subject: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------- landmarks
 
 
-def detect_clip(frames: landmarks.ClipFrames, selected: list[int], onset: int, params: dict) -> dict:
+def detect_clip(frames: ClipFrames, selected: list[int], onset: int, params: dict) -> dict:
     """Landmarks of one clip: reference geometry, or a per-frame track; status ok or skipped + reason."""
     model, detect_width = params["model"], params["detect_width"]
     candidates = _search_order(selected, onset, params["search_frames"])
@@ -149,7 +150,7 @@ def detect_subject(samples: pd.DataFrame, subject: str, out_path: str | Path, pa
         h5.create_group("clips")
         clips = _subject_samples(samples, subject).to_dict("records")
         for sample in progress(clips, len(clips), f"{subject} landmarks"):
-            frames = landmarks.ClipFrames.from_sample(sample)
+            frames = ClipFrames.from_sample(sample)
             selected = select_frames(
                 frames.numbers, sample["onset"], sample["offset"], params["frames"], params["n_frames"]
             )
@@ -215,7 +216,7 @@ def align_subject(
                 matrices = np.repeat(matrices, len(numbers), axis=0)
                 aligned_points = np.repeat(aligned_points, len(numbers), axis=0)
             faces = np.empty((len(numbers), face_size[1], face_size[0]), dtype=np.uint8)
-            frames = landmarks.ClipFrames.from_sample(sample)
+            frames = ClipFrames.from_sample(sample)
             positions: dict[int, list[int]] = {}  # resampling may keep a frame more than once
             for i, number in enumerate(numbers):
                 positions.setdefault(number, []).append(i)

@@ -11,7 +11,8 @@ import cv2
 import h5py
 import numpy as np
 
-from . import landmarks, preprocess, regions
+from . import preprocess, regions
+from .frames import ClipFrames
 
 log = logging.getLogger(__name__)
 
@@ -109,24 +110,7 @@ def inspect(source: str | Path, out_dir: str | Path, params: dict, table: dict) 
     source = Path(source)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        from .datasets import list_frames
-
-        names = list_frames(source)
-        if not names:
-            raise preprocess.PreprocessError(f"{str(source)!r} holds no image frames")
-        frames = landmarks.ClipFrames.from_sample(
-            {"frame_dir": str(source), "frames": "|".join(names), "n_frames": len(names)}
-        )
-    elif source.suffix.lower() in {".mp4", ".avi", ".mov", ".mkv"}:
-        capture = cv2.VideoCapture(str(source))
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
-        capture.release()
-        if count <= 0:
-            raise landmarks.FrameError(f"video {str(source)!r} cannot be read by OpenCV")
-        frames = landmarks.ClipFrames(source, None, range(count))
-    else:
-        frames = landmarks.ClipFrames(source.parent, [source.name], [0])
+    frames = ClipFrames.open(source)
     detection_params = {**params["landmarks"], "strategy": "reference"}
     result = preprocess.detect_clip(frames, frames.numbers, frames.numbers[0], detection_params)
     if result["status"] != "ok":
