@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import ANNOTATIONS, REPO
 
-from localmer import datasets, labels
+from localmer import datasets, facs, labels
 from localmer.labels import NOT_CONCERNED
 
 TABLE = labels.load_au_regions(REPO / "config" / "au_regions.yaml")
@@ -75,7 +75,7 @@ def test_every_real_sheet_au_code_parses(tmp_path):
     ):
         clips, _ = datasets.read_dataset(spec)
         untouched = [c.aus for c in clips if not labels.touched_regions(c.aus, TABLE)]
-        assert all(not labels.parse_aus(code) or code.strip() in {"?"} for code in untouched), untouched
+        assert all(not facs.parse_aus(code) or code.strip() in {"?"} for code in untouched), untouched
 
 
 def test_bad_au_table_is_named(tmp_path):

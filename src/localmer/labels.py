@@ -9,12 +9,12 @@ follows FACS: ``L``/``R`` = the subject's left/right, matching the region names.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
+from .facs import parse_aus
 from .regions import REGION_NAMES
 
 NOT_CONCERNED = "not_concerned"
@@ -24,9 +24,6 @@ AREAS = {
     "nose": ("nose",),
     "mouth": ("mouth",),
 }
-# One AU in a code: optional prefix (L, R = side; A = asymmetric, both sides; T, B = top or bottom lip,
-# as SAMM writes T23), number, optional intensity A-E.
-_AU = re.compile(r"(?<![A-Za-z0-9])([LRATB]?)(\d+)[A-E]?(?![0-9])")
 
 
 class AuTableError(ValueError):
@@ -53,22 +50,14 @@ def load_au_regions(path: str | Path) -> dict[int, tuple[str, ...]]:
     return {au: tuple(areas) for au, areas in table.items()}
 
 
-def parse_aus(code: str) -> list[tuple[str, int]]:
-    """(side, AU) pairs of an AU code: '4+L10' -> [('', 4), ('L', 10)]; 'R6A+R12' -> [('R', 6), ('R', 12)].
-
-    Sheet notations are tolerated: intensities (12A), asymmetry (A2 = both sides), T23, 'ref(7B)', '(R6 or R12)'.
-    """
-    return [(side if side in "LR" else "", int(number)) for side, number in _AU.findall(str(code or ""))]
-
-
 def touched_regions(code: str, table: dict[int, tuple[str, ...]]) -> set[str]:
     """The regions a clip's AUs move (empty when the code names no AU the table knows)."""
     touched: set[str] = set()
-    for side, au in parse_aus(code):
-        for area in table.get(au, ()):
+    for unit in parse_aus(code):
+        for area in table.get(unit.number, ()):
             names = AREAS[area]
-            if len(names) == 2 and side:  # lateral area and a one-sided AU: the subject's side only
-                names = (f"{'left' if side == 'L' else 'right'}_{area}",)
+            if len(names) == 2 and unit.side:  # lateral area and a one-sided AU: the subject's side only
+                names = (f"{'left' if unit.side == 'L' else 'right'}_{area}",)
             touched.update(names)
     return touched
 
