@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import ANNOTATIONS
 
-from localmer import synth
+from localmer import facs, synth
 from localmer.landmarks import detect
 
 TINY = {
@@ -259,6 +259,15 @@ def test_peak_displacement_is_micro_sized():
             assert landmark_peak.argmax() == apex
             # The dense field peaks at amplitude; the landmarks it moves most move nearly that much.
             assert 0.5 * motion.peak_px <= landmark_peak[apex] <= motion.peak_px + 1e-6
+
+
+def test_every_class_pattern_is_a_code_of_action_units_the_generator_moves():
+    classes = synth.classes
+    assert classes.NEGATIVE_EMOTIONS.keys() == set(classes.CLASS_PATTERNS["negative"])
+    for code in (code for patterns in classes.CLASS_PATTERNS.values() for code in patterns):
+        units = facs.parse_aus(code)
+        assert "+".join(f"{u.side}{u.number}{u.intensity}" for u in units) == code  # no item dropped
+        assert all(u.number in synth.AU_VECTORS and u.intensity in synth.INTENSITY_WEIGHTS for u in units), code
 
 
 @pytest.mark.parametrize(
