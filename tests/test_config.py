@@ -9,8 +9,9 @@ import pytest
 import yaml
 from conftest import REPO
 
-from localmer import config
+from localmer import config, tasks
 from localmer.cli import main as cli
+from localmer.datasets.registry import DATASET_KINDS, DatasetKind
 
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -60,6 +61,55 @@ def test_unknown_dataset_kind_lists_the_kinds():
     assert "config key 'datasets[1].kind': 'samm2' is not allowed; allowed: 'casme2', 'samm', 'smic', 'manifest'" in (
         errors_of(cfg)
     )
+
+
+def test_the_kind_registry_drives_the_kind_values_and_the_annotations_check(monkeypatch):
+    assert config.schema()["properties"]["datasets"]["items"]["properties"]["kind"]["enum"] == list(DATASET_KINDS)
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"].append({"name": "mine", "kind": "casme3", "root": "x"})
+    assert "'casme3' is not allowed; allowed: 'casme2', 'samm', 'smic', 'manifest'" in errors_of(cfg, check_paths=False)
+
+    def read_nothing(dataset, root, annotations):
+        return [], []
+
+    # A kind that needs an annotation file: the check names the file as the registry entry does.
+    monkeypatch.setitem(
+        DATASET_KINDS, "casme3", DatasetKind("casme3", read_nothing, frozenset(), 200.0, "the casme3 sheet", "Filename")
+    )
+    message = errors_of(cfg, check_paths=False)
+    assert message.count("config key") == 1
+    assert "config key 'datasets[3].annotations': required for kind 'casme3' (the casme3 sheet)" in message
+    # A kind that takes none: accepted without the key, an error with it.
+    monkeypatch.setitem(DATASET_KINDS, "casme3", DatasetKind("casme3", read_nothing, frozenset(), 200.0, None, "path"))
+    config.validate(cfg, base_dir=REPO, check_paths=False)
+    cfg["datasets"][3]["annotations"] = "x.xlsx"
+    assert "config key 'datasets[3].annotations': kind 'casme3' reads no annotation file" in errors_of(
+        cfg, check_paths=False
+    )
+    assert "allowed: 'casme2', 'samm', 'smic', 'manifest', 'casme3'" in errors_of(
+        {**cfg, "datasets": [{**cfg["datasets"][0], "kind": "casme4"}]}, check_paths=False
+    )
+
+
+def test_the_task_registry_drives_the_task_names(monkeypatch):
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["task"] = {"name": "casme2_surprise"}
+    assert "config key 'task.name': 'casme2_surprise' is not allowed; allowed: 'megc2019'" in errors_of(cfg)
+    task = tasks.Task("casme2_surprise", ("surprise",), {"casme2": {"surprise": "surprise"}})
+    monkeypatch.setitem(tasks.TASKS, task.name, task)
+    assert config.validate(cfg, base_dir=REPO)["task"]["name"] == "casme2_surprise"
+    cfg["task"]["ground_truth"] = "results/synthetic/megc2019_gt.csv"
+    assert "config key 'task.ground_truth': task 'casme2_surprise' has no ground truth to reconcile" in errors_of(
+        cfg, check_paths=False
+    )
+    assert tasks.get_task("megc2019").classes == ("negative", "positive", "surprise")
+    with pytest.raises(ValueError, match=r"unknown task 'megc2020'; registered tasks: 'megc2019', 'casme2_surprise'"):
+        tasks.get_task("megc2020")
+
+
+def test_the_workflow_schema_is_the_package_schema():
+    link = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    assert link.is_symlink() and link.resolve() == (REPO / "src" / "localmer" / "config.schema.yaml").resolve()
 
 
 def test_missing_paths_are_named_unless_the_workflow_makes_them(tmp_path):

@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 from conftest import ANNOTATIONS, touch_frames
 
-from localmer import datasets, frames
+from localmer import datasets, frames, tasks
 from localmer.datasets import AnnotationError, ReconciliationError
+from localmer.datasets.registry import DATASET_KINDS, DatasetKind
+from localmer.tasks import megc2019
 
 MEGC = {"name": "megc2019", "ground_truth": None, "strict": True}
 
@@ -242,7 +244,7 @@ def test_bad_ground_truth_row_names_line(tmp_path):
     gt = tmp_path / "gt.csv"
     gt.write_bytes(b"casme2,sub01,EP02_01f,1\r\ncasme2,sub01,EP19_05f,7\r\n")
     with pytest.raises(AnnotationError, match=r"row 2, field 'label': expected 0 \(negative\), 1 \(positive\) or 2"):
-        datasets.read_ground_truth(gt)
+        megc2019.read_ground_truth(gt)
 
 
 def test_smic_label_code_must_match_folder(tmp_path):
@@ -299,6 +301,59 @@ def test_manifest_bad_rows_are_named(tmp_path):
     manifest.write_text("path,label\nbroken.avi,surprise\n")
     with pytest.raises(AnnotationError, match=r"row 1, field 'subject': missing column"):
         datasets.build_index([spec], MEGC)
+
+
+# ------------------------------------------------------------------------------------------ registries
+
+
+def test_every_kind_and_task_is_in_its_registry_and_the_megc_mapping_uses_each_kinds_emotions():
+    assert list(DATASET_KINDS) == ["casme2", "samm", "smic", "manifest"]
+    assert tasks.get_task("megc2019").classes == ("negative", "positive", "surprise")
+    for kind, emotions in megc2019.MEGC2019_MAPPING.items():
+        assert set(emotions) <= DATASET_KINDS[kind].emotions, kind
+    with pytest.raises(ValueError, match=r"unknown task 'megc2020'; registered tasks: 'megc2019'"):
+        datasets.build_index([], {"name": "megc2020"})
+    with pytest.raises(ValueError, match=r"unknown dataset kind 'casme3'; registered kinds: 'casme2', 'samm'"):
+        datasets.read_dataset({"name": "x", "kind": "casme3", "root": "."})
+
+
+def test_a_registered_kind_is_read_through_its_entry(monkeypatch, tmp_path):
+    touch_frames(tmp_path / "p1" / "c1", [f"f{i}.png" for i in range(5)])
+
+    def read_folders(dataset, root, annotations):
+        # A sheet-less kind: one fixed clip, annotated onset 1 and offset 3, no apex.
+        assert annotations is None
+        clip = datasets.AnnotatedClip(
+            dataset, "folders", "p1", "c1", "Happiness", "", 1, None, 3, root / "p1" / "c1", "p1/c1"
+        )
+        return [clip], []
+
+    kind = DatasetKind("folders", read_folders, frozenset({"happiness"}), 30.0, None, "path")
+    monkeypatch.setitem(DATASET_KINDS, "folders", kind)
+    monkeypatch.setitem(megc2019.MEGC2019_MAPPING, "folders", {"happiness": "positive"})
+    index = datasets.build_index([{"name": "mine", "kind": "folders", "root": str(tmp_path)}], MEGC)
+    (sample,) = index.samples.itertuples()
+    assert (sample.sample_id, sample.label, sample.fps, sample.apex, sample.n_frames) == (
+        "mine/p1/c1",
+        "positive",
+        30.0,
+        2,
+        5,
+    )
+
+
+def test_a_task_excludes_kinds_it_leaves_out_and_may_have_no_ground_truth(real_layout, monkeypatch):
+    surprise_only = tasks.Task("casme2_surprise", ("surprise",), {"casme2": {"surprise": "surprise"}})
+    monkeypatch.setitem(tasks.TASKS, surprise_only.name, surprise_only)
+    index = datasets.build_index(real_layout["datasets"][::2], {"name": "casme2_surprise"})
+    assert len(index.samples) == 25 and set(index.samples.label_index) == {0}
+    reasons = index.excluded.reason.value_counts()
+    assert reasons["emotion 'disgust' is outside the casme2_surprise classes"] == 63
+    assert reasons["dataset kind 'smic' is not part of the casme2_surprise task"] == 164
+    with pytest.raises(ValueError, match="task 'casme2_surprise' has no ground truth to reconcile"):
+        datasets.build_index(real_layout["datasets"][:1], {"name": "casme2_surprise", "ground_truth": "gt.csv"})
+    with pytest.raises(ValueError, match=r"kind 'casme2' maps to \['positive'\], which are not among its classes"):
+        tasks.Task("broken", ("surprise",), {"casme2": {"happiness": "positive"}})
 
 
 def test_fixture_sheets_are_the_real_ones():

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from localmer import evaluation
-from localmer.evaluation import MEGC
+from localmer.tasks.megc2019 import MEGC2019_CLASSES as MEGC
 
 PUBLISHED = [[231, 12, 7], [11, 97, 1], [8, 1, 74]]  # the 2019 FULL matrix, rows true, cols predicted
 

@@ -1,8 +1,10 @@
 """Configuration: load, fill defaults, validate, resolve experiments.
 
-One implementation serves the workflow (``workflow/rules/common.smk``) and the CLI. The schema is
-``workflow/schemas/config.schema.yaml`` (shipped inside the package as ``config.schema.yaml``). Every
-problem is reported with the dotted key that holds it and what is allowed there.
+One implementation serves the workflow (``workflow/rules/common.smk``) and the CLI. The schema is the
+package's ``config.schema.yaml`` (``workflow/schemas/config.schema.yaml`` links to it); the dataset kinds
+and task names it allows, and which kinds need an annotation file, come from the registries
+(``localmer.datasets.registry``, ``localmer.tasks.registry``). Every problem is reported with the dotted
+key that holds it and what is allowed there.
 """
 
 from __future__ import annotations
@@ -24,10 +26,22 @@ class ConfigError(ValueError):
     """A configuration problem; the message names the key and what is allowed."""
 
 
-@functools.cache
 def schema() -> dict:
-    text = resources.files("localmer").joinpath("config.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    """The config schema, its dataset ``kind`` and ``task.name`` values those of the registries."""
+    # The registries import the readers (pandas, OpenCV): loaded when a config is checked, not on import.
+    from .datasets.registry import DATASET_KINDS
+    from .tasks.registry import TASKS
+
+    return _schema(tuple(DATASET_KINDS), tuple(TASKS))
+
+
+@functools.cache
+def _schema(kinds: tuple[str, ...], tasks: tuple[str, ...]) -> dict:
+    """The schema file with the registered names as enums (cached per registry content)."""
+    loaded = yaml.safe_load(resources.files("localmer").joinpath("config.schema.yaml").read_text())
+    loaded["properties"]["datasets"]["items"]["properties"]["kind"]["enum"] = list(kinds)
+    loaded["properties"]["task"]["properties"]["name"]["enum"] = list(tasks)
+    return loaded
 
 
 def _key(path) -> str:
@@ -121,20 +135,28 @@ def _produced_by_workflow(path: Path, cfg: dict, base_dir: Path) -> bool:
 
 
 def _check_semantics(cfg: dict, base_dir: Path, check_paths: bool, where: str) -> None:
+    from .datasets.registry import DATASET_KINDS
+    from .tasks.registry import TASKS
+
     problems = []
     prefix = f"{where}: " if where else ""
     names = [d["name"] for d in cfg["datasets"]]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"config key 'datasets': dataset name {name!r} is used twice; names must be unique")
     for i, dataset in enumerate(cfg["datasets"]):
-        if dataset["kind"] in ("casme2", "samm", "manifest") and not dataset.get("annotations"):
-            what = "the manifest CSV" if dataset["kind"] == "manifest" else "the coding sheet (.xlsx)"
-            problems.append(f"config key 'datasets[{i}].annotations': required for kind {dataset['kind']!r} ({what})")
-        if dataset["kind"] == "smic" and dataset.get("annotations"):
+        needs = DATASET_KINDS[dataset["kind"]].annotations  # the schema admitted registered kinds only
+        if needs and not dataset.get("annotations"):
+            problems.append(f"config key 'datasets[{i}].annotations': required for kind {dataset['kind']!r} ({needs})")
+        if not needs and dataset.get("annotations"):
             problems.append(
-                f"config key 'datasets[{i}].annotations': kind 'smic' has no sheet (labels come from "
-                "the folders); remove the key"
+                f"config key 'datasets[{i}].annotations': kind {dataset['kind']!r} reads no annotation file "
+                "(its labels come from its folder layout); remove the key"
             )
+    task = TASKS[cfg["task"]["name"]]
+    if cfg["task"].get("ground_truth") and task.reconcile is None:
+        problems.append(
+            f"config key 'task.ground_truth': task {task.name!r} has no ground truth to reconcile; remove the key"
+        )
     if check_paths:
         paths = [
             (f"datasets[{i}].{k}", d[k])

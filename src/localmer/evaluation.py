@@ -38,9 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from localmer.datasets import MEGC2019_CLASSES
+from localmer.tasks.megc2019 import MEGC2019_CLASSES
 
-MEGC = MEGC2019_CLASSES
 REQUIRED_COLUMNS = ("sample_id", "dataset", "true", "predicted")
 FULL = "FULL"
 CI_LEVEL = 0.95
@@ -63,7 +62,7 @@ _INTEGER = re.compile(r"[+-]?\d+")
 # --------------------------------------------------------------------------------------------- reading
 
 
-def read_predictions(path, classes=MEGC) -> pd.DataFrame:
+def read_predictions(path, classes=MEGC2019_CLASSES) -> pd.DataFrame:
     """Pooled predictions from a TSV (or ``.csv``) file, labels normalised to class names.
 
     Labels may be class names (any case) or integers indexing ``classes``. Bad input raises ValueError
@@ -254,7 +253,7 @@ def bootstrap(table: pd.DataFrame, classes, n_boot=1000, seed=0, unit="subject")
     }
 
 
-def evaluate(predictions: pd.DataFrame, classes=MEGC, n_boot=1000, seed=0) -> dict:
+def evaluate(predictions: pd.DataFrame, classes=MEGC2019_CLASSES, n_boot=1000, seed=0) -> dict:
     """Scores, confusion matrix and bootstrap intervals for FULL and for each dataset, in that order.
 
     ``predictions`` holds class names in ``true``/``predicted`` (as ``read_predictions`` returns them).
@@ -351,7 +350,7 @@ def _plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Pa
     figure.savefig(path, dpi=120)
 
 
-def write_report(predictions, out_dir, classes=MEGC, n_boot=1000, seed=0) -> dict:
+def write_report(predictions, out_dir, classes=MEGC2019_CLASSES, n_boot=1000, seed=0) -> dict:
     """Evaluate and write metrics.json, metrics.tsv, metrics.md and confusion/<part>.tsv/.png.
 
     Returns the ``metrics.json`` document: ``classes``, ``notes`` and the ``evaluate`` result under ``parts``.

@@ -1,0 +1,234 @@
+"""The sample index: every configured dataset read, its frames attached, its emotions mapped to the task.
+
+The result is one sample table (``samples.tsv``) whose columns are ``SAMPLE_COLUMNS``:
+
+- ``sample_id``   ``dataset/subject/clip``, unique
+- ``dataset``     the configured dataset name (the prefix of subjects and sample ids)
+- ``kind``        the dataset kind (``registry.DATASET_KINDS``: casme2, samm, smic, manifest)
+- ``subject``     ``dataset/subject`` (LOSO folds are these), e.g. ``casme2/sub01``, ``samm/006``, ``smic/s01``
+- ``clip``        clip name as the ground truth writes it (SMIC zero-padded: ``s01_ne_01``)
+- ``label``, ``label_index``  task class and its index in the task's class list
+- ``emotion``     the dataset's own emotion (or SMIC folder label)
+- ``aus``         action units as coded (``4+L10``; empty where the dataset has none)
+- ``onset``, ``apex``, ``offset``  absolute frame numbers as the frame files are numbered (videos: 0-based)
+- ``fps``         frame rate
+- ``frame_dir``   absolute path of the frame folder, or of the video file
+- ``frames``      frame file names in natural numeric order, ``|``-separated (empty for a video)
+- ``n_frames``    number of frames in the folder or video
+- ``notes``       quirks met and how they were handled, ``;``-separated (empty when none)
+- ``source``      where the row came from: ``file:row``, or the folder for SMIC
+
+Everything excluded from the task is listed with its reason in the excluded table; nothing is dropped
+silently. Bad input raises AnnotationError naming the file, row and field.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..frames import FrameError, frame_number, is_video, list_frames, video_frame_count
+from .common import (
+    EXCLUDED_COLUMNS,
+    RECONCILIATION_COLUMNS,
+    AnnotatedClip,
+    AnnotationError,
+    Problem,
+    excluded_row,
+)
+from .registry import DatasetKind, get_dataset_kind, read_dataset
+
+log = logging.getLogger(__name__)
+
+SAMPLE_COLUMNS = [
+    "sample_id",
+    "dataset",
+    "kind",
+    "subject",
+    "clip",
+    "label",
+    "label_index",
+    "emotion",
+    "aus",
+    "onset",
+    "apex",
+    "offset",
+    "fps",
+    "frame_dir",
+    "frames",
+    "n_frames",
+    "notes",
+    "source",
+]
+
+
+@dataclass
+class SampleIndex:
+    samples: pd.DataFrame
+    excluded: pd.DataFrame
+    reconciliation: pd.DataFrame
+    classes: tuple[str, ...]
+
+    def summary(self) -> pd.DataFrame:
+        """Clips per dataset and class (and FULL), plus excluded counts per dataset."""
+        counts = self.samples.groupby(["dataset", "label"]).size().unstack(fill_value=0)
+        counts = counts.reindex(columns=list(self.classes), fill_value=0)
+        counts.loc["FULL"] = counts.sum()
+        counts["total"] = counts[list(self.classes)].sum(axis=1)
+        subjects = self.samples.groupby("dataset")["subject"].nunique()
+        counts["subjects"] = subjects.reindex(counts.index).fillna(0).astype(int)
+        counts.loc["FULL", "subjects"] = self.samples["subject"].nunique()
+        excluded = self.excluded.groupby("dataset").size() if len(self.excluded) else pd.Series(dtype=int)
+        counts["excluded"] = excluded.reindex(counts.index).fillna(0).astype(int)
+        counts.loc["FULL", "excluded"] = len(self.excluded)
+        counts.index.name = "dataset"
+        return counts.reset_index()
+
+    def write(self, out_dir: str | Path) -> None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.samples.to_csv(out / "samples.tsv", sep="\t", index=False)
+        self.excluded.to_csv(out / "excluded.tsv", sep="\t", index=False)
+        self.reconciliation.to_csv(out / "reconciliation.tsv", sep="\t", index=False)
+        self.summary().to_csv(out / "index_summary.tsv", sep="\t", index=False)
+
+
+def build_index(datasets: list[dict], task: dict, base_dir: str | Path = ".") -> SampleIndex:
+    """Read every dataset, attach frames, map emotions to the task's classes, reconcile with its ground truth.
+
+    ``task`` is the config's task block: ``name`` (a registered task), ``ground_truth`` and ``strict``.
+    """
+    from ..tasks import get_task  # tasks import this package's readers; imported here, not at module load
+
+    base_dir = Path(base_dir)
+    definition = get_task(task["name"])
+    classes = definition.classes
+    rows, excluded = [], []
+    for spec in datasets:
+        kind = get_dataset_kind(spec["kind"])
+        clips, dataset_excluded = read_dataset(spec, base_dir)
+        excluded += dataset_excluded
+        fps = spec.get("fps", kind.default_fps)
+        problems: list[Problem] = []
+        kept = 0
+        for clip in clips:
+            label = definition.label(kind.name, clip.emotion)
+            if label is None:
+                excluded.append(
+                    excluded_row(
+                        spec["name"],
+                        clip.subject,
+                        clip.clip,
+                        clip.emotion,
+                        definition.exclusion_reason(kind.name, clip.emotion),
+                        clip.source,
+                    )
+                )
+                continue
+            frames = _attach_frames(clip, kind, problems)
+            if frames is None:
+                continue
+            rows.append(
+                {
+                    "sample_id": clip.sample_id,
+                    "dataset": clip.dataset,
+                    "kind": clip.kind,
+                    "subject": f"{clip.dataset}/{clip.subject}",
+                    "clip": clip.clip,
+                    "label": label,
+                    "label_index": classes.index(label),
+                    "emotion": clip.emotion,
+                    "aus": clip.aus,
+                    "onset": clip.onset,
+                    "apex": clip.apex,
+                    "offset": clip.offset,
+                    "fps": clip.fps or fps,
+                    "frame_dir": str(clip.frame_dir),
+                    **frames,
+                    "notes": "; ".join(clip.notes),
+                    "source": clip.source,
+                }
+            )
+            kept += 1
+        if problems:
+            raise AnnotationError(problems)
+        log.info("%s (%s): %d clips read, %d in the task", spec["name"], spec["kind"], len(clips), kept)
+    samples = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+    excluded_table = pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS)
+    reconciliation = pd.DataFrame(columns=RECONCILIATION_COLUMNS)
+    if task.get("ground_truth"):
+        if definition.reconcile is None:
+            raise ValueError(f"task {definition.name!r} has no ground truth to reconcile; remove task.ground_truth")
+        samples, excluded_table, reconciliation = definition.reconcile(
+            samples,
+            excluded_table,
+            datasets,
+            base_dir / task["ground_truth"],
+            strict=task.get("strict", True),
+            gt_path=str(task["ground_truth"]),
+        )
+    return SampleIndex(samples.reset_index(drop=True), excluded_table.reset_index(drop=True), reconciliation, classes)
+
+
+def _attach_frames(clip: AnnotatedClip, kind: DatasetKind, problems: list[Problem]) -> dict | None:
+    """Frame listing of a clip, checked against its onset/offset; fills the whole-clip defaults (SMIC, manifest)."""
+    path = clip.frame_dir
+    where = clip.file or str(path)
+    if kind.videos and is_video(path):
+        frames, numbers = [], _video_frame_numbers(path, clip, problems)
+    else:
+        if not path.is_dir():
+            problems.append(Problem(where, clip.row, kind.frames_field, f"frame folder {str(path)!r} does not exist"))
+            return None
+        try:
+            frames = list_frames(path)
+        except FrameError as err:
+            problems.append(Problem(str(path), None, None, str(err)))
+            return None
+        numbers = [frame_number(name) for name in frames]
+    if not numbers:
+        if not problems or problems[-1].file != str(path):
+            problems.append(Problem(where, clip.row, None, f"no frames in {str(path)!r}"))
+        return None
+    if clip.onset is None:
+        clip.onset = numbers[0]
+    if clip.offset is None:
+        clip.offset = numbers[-1]
+    if clip.apex is None:
+        middle = (
+            numbers[(numbers.index(clip.onset) + numbers.index(clip.offset)) // 2]
+            if clip.onset in numbers and clip.offset in numbers
+            else (clip.onset + clip.offset) // 2
+        )
+        clip.notes.append(f"no apex annotation; middle frame {middle} used")
+        clip.apex = middle
+    if clip.offset < clip.onset:
+        problems.append(Problem(where, clip.row, "offset", f"offset {clip.offset} is before onset {clip.onset}"))
+        return None
+    if numbers[0] > clip.onset or numbers[-1] < clip.offset:
+        problems.append(
+            Problem(
+                where,
+                clip.row,
+                "offset" if numbers[-1] < clip.offset else "onset",
+                f"frames in {str(path)!r} run {numbers[0]}..{numbers[-1]} ({len(numbers)} frames), "
+                f"which does not cover onset..offset {clip.onset}..{clip.offset}",
+            )
+        )
+        return None
+    present = set(numbers)
+    gaps = [n for n in range(clip.onset, clip.offset + 1) if n not in present]
+    if gaps:
+        clip.notes.append(f"{len(gaps)} frame number(s) missing in onset..offset (first {gaps[0]})")
+    return {"frames": "|".join(frames), "n_frames": len(numbers)}
+
+
+def _video_frame_numbers(path: Path, clip: AnnotatedClip, problems: list[Problem]) -> list[int]:
+    try:
+        return list(range(video_frame_count(path)))
+    except FrameError as err:
+        problems.append(Problem(clip.file, clip.row, "path", str(err)))
+        return []
