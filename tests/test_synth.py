@@ -15,6 +15,7 @@ from conftest import ANNOTATIONS
 
 from localmer import facs, synth
 from localmer.landmarks import detect
+from localmer.tasks.megc2019 import MEGC2019_CLASSES
 
 TINY = {
     "seed": 7,
@@ -161,7 +162,7 @@ def test_sheets_ground_truth_and_folders_have_the_real_layout(tiny_corpus):
         tiny_corpus / "megc2019_gt.csv", header=None, names=["dataset", "subject", "filename", "label"], dtype=str
     )
     assert gt["dataset"].tolist() == ["casme2"] * 6 + ["smic"] * 3 + ["samm"] * 3
-    labels = dict(zip(synth.MEGC_CLASSES, "012", strict=True))
+    labels = dict(zip(MEGC2019_CLASSES, "012", strict=True))
     for r in gt.itertuples():
         clip = r.filename
         if r.dataset == "smic":

@@ -22,7 +22,7 @@ Modules, in the order a corpus is made:
 - `corpus`: all of it into one folder (`write_corpus`).
 """
 
-from .classes import EXTRA_CLASS, MEGC_CLASSES
+from .classes import EXTRA_CLASS
 from .controls import AU_VECTORS, CENTRE_POINTS, CONTROL_SIGMA, INTENSITY_WEIGHTS, MIRROR, N_CONTROLS, RIGHT_SIDE
 from .corpus import FORMAT_VERSION, PART_MARKER, write_corpus
 from .identity import SubjectGeometry, base_landmarks, subject_geometry
@@ -39,7 +39,6 @@ __all__ = [
     "EXTRA_CLASS",
     "FORMAT_VERSION",
     "INTENSITY_WEIGHTS",
-    "MEGC_CLASSES",
     "MIRROR",
     "N_CONTROLS",
     "PART_DEFAULTS",

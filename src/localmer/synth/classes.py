@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-MEGC_CLASSES = ("negative", "positive", "surprise")  # MEGC 2019 labels 0, 1, 2
 EXTRA_CLASS = "other"  # clips outside the MEGC classes: CASME II "others", SAMM "Other", SMIC non_micro
 
 # Within-class variety: which AUs, on which side, in which mix. L/R = the subject's left/right.

@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..runlog import progress
-from .classes import MEGC_CLASSES
+from ..tasks.megc2019 import MEGC2019_CLASSES
 from .plan import BASE_PHOTOS, PART_KEYS, plan_corpus, resolve_params
 from .render import render_subject
 from .sheets import write_casme2_sheet, write_megc_ground_truth, write_samm_sheet, write_truth
@@ -80,7 +80,7 @@ def write_corpus(out_dir: str | Path, params: dict, *, workers: int = 1) -> dict
         part: {
             "subjects": sum(s.part == part for s in subjects),
             "clips": sum(c.part == part for c in clips),
-            "megc_clips": sum(c.part == part and c.label in MEGC_CLASSES for c in clips),
+            "megc_clips": sum(c.part == part and c.label in MEGC2019_CLASSES for c in clips),
             "frames": sum(n for s, n in zip(subjects, frame_counts, strict=True) if s.part == part),
         }
         for part in resolved["parts"]

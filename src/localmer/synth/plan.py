@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import config
-from .classes import CLASS_EMOTIONS, CLASS_PATTERNS, EXTRA_CLASS, MEGC_CLASSES, NEGATIVE_EMOTIONS, SMIC_CLASS_CODES
+from ..tasks.megc2019 import MEGC2019_CLASSES
+from .classes import CLASS_EMOTIONS, CLASS_PATTERNS, EXTRA_CLASS, NEGATIVE_EMOTIONS, SMIC_CLASS_CODES
 
 PART_DEFAULTS = {
     "casme2": {"fps": 200, "image_format": "jpg", "color": True},
@@ -268,7 +269,7 @@ def _plan_subject(params: dict, part: str, index: int) -> SubjectPlan:
     part_params = params["parts"][part]
     rng = np.random.default_rng([params["seed"], PART_KEYS[part], index, 0])
     name = _subject_name(part, index)
-    labels = [label for label in MEGC_CLASSES for _ in range(part_params["clips_per_class"])]
+    labels = [label for label in MEGC2019_CLASSES for _ in range(part_params["clips_per_class"])]
     labels += [EXTRA_CLASS] * part_params["extra_clips_per_subject"]
     labels = [labels[i] for i in rng.permutation(len(labels))]  # clip order and names carry no class
     width, height = params["image_size"]

@@ -17,7 +17,8 @@ from openpyxl.writer.excel import ExcelWriter
 
 from .. import datasets
 from ..frames import natural_key
-from .classes import MEGC_CLASSES, SAMM_OBJECTIVE_CLASSES
+from ..tasks.megc2019 import MEGC2019_CLASSES
+from .classes import SAMM_OBJECTIVE_CLASSES
 from .plan import ClipPlan, SubjectPlan
 
 BASE_TIMESTAMP = datetime(2019, 1, 1)  # fixed workbook dates, so that sheets are byte-identical
@@ -150,7 +151,7 @@ def write_samm_sheet(clips: list[ClipPlan], path: Path) -> None:
 
 def _megc_row(clip: ClipPlan) -> str:
     """A row of the MEGC 2019 ground truth: subjects sub01 / 6 / s01, SMIC names zero-padded."""
-    label = MEGC_CLASSES.index(clip.label)
+    label = MEGC2019_CLASSES.index(clip.label)
     if clip.part == "casme2":
         return f"casme2,{clip.subject},{clip.name},{label}"
     if clip.part == "samm":
@@ -164,7 +165,7 @@ def write_megc_ground_truth(clips: list[ClipPlan], path: Path) -> None:
     """No header, CRLF; parts in the official file's order (casme2, smic, samm); MEGC classes only."""
     order = {"casme2": 0, "smic": 1, "samm": 2}
     ordered = sorted(clips, key=lambda c: (order[c.part], natural_key(c.subject), natural_key(c.name)))
-    rows = [_megc_row(c) for c in ordered if c.label in MEGC_CLASSES]
+    rows = [_megc_row(c) for c in ordered if c.label in MEGC2019_CLASSES]
     path.write_bytes("".join(f"{row}\r\n" for row in rows).encode("ascii"))
 
 
