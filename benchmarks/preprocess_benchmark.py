@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 import localmer
-from localmer import config, datasets, frames, landmarks, preprocess, synth
+from localmer import clip_pipeline, config, datasets, frames, landmarks, preprocess, synth
 
 REPO = Path(__file__).resolve().parent.parent
 STAGES = ("landmarks", "aligned", "patches")
@@ -57,7 +57,7 @@ def kept_frame_paths(samples: pd.DataFrame, params: dict) -> dict[str, list[str]
     paths = {}
     for sample in samples.to_dict("records"):
         clip_frames = frames.ClipFrames.from_sample(sample)
-        selected = preprocess.select_frames(
+        selected = clip_pipeline.select_frames(
             clip_frames.numbers, sample["onset"], sample["offset"], params["frames"], params["n_frames"]
         )
         paths[sample["sample_id"]] = [clip_frames.path(number) for number in sorted(set(selected))]

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from localmer import bundle, config, frames, labels, predict, regions, training
+from localmer import bundle, config, frames, labels, predict, regions, tfsetup, training
 from localmer.cli import main as cli
 from localmer.regions import REGION_NAMES
 
@@ -47,7 +47,7 @@ def trained_bundle(tiny_preprocessed, tmp_path_factory) -> dict:
             "#/properties/training",
         ),
     }
-    training.configure_tensorflow(1, cfg["training"]["seed"])
+    tfsetup.configure_tensorflow(1, cfg["training"]["seed"])
     usable = training.usable_samples(tiny_preprocessed["samples"], tiny_preprocessed["report"])
     held_out = sorted(usable.subject.unique())[-1]
     samples = usable[usable.subject != held_out].reset_index(drop=True)
@@ -71,7 +71,7 @@ def trained_bundle(tiny_preprocessed, tmp_path_factory) -> dict:
     )
     predictions = training.train_temporal(samples, features, fold, cfg, CLASSES, temporal)
     assert predictions.empty  # the final fold has no test subject
-    manifest = bundle.write_bundle(
+    description = bundle.write_bundle(
         out / "bundle",
         models,
         temporal["model"],
@@ -86,19 +86,19 @@ def trained_bundle(tiny_preprocessed, tmp_path_factory) -> dict:
         "tiny",
     )
     test = usable[usable.subject == held_out].reset_index(drop=True)
-    return {"path": out / "bundle", "manifest": manifest, "test": test, "held_out": held_out}
+    return {"path": out / "bundle", "description": description, "test": test, "held_out": held_out}
 
 
 def test_bundle_round_trips_and_describes_itself(trained_bundle):
     path = trained_bundle["path"]
-    manifest = json.loads((path / "bundle.json").read_text())
-    assert manifest == trained_bundle["manifest"]
-    assert manifest["format"] == bundle.FORMAT and manifest["format_version"] == bundle.FORMAT_VERSION
-    assert manifest["classes"] == CLASSES and manifest["config_hash"] == "abc123"
-    assert trained_bundle["held_out"] not in manifest["trained_on_subjects"]
-    assert set(manifest["region_table"]) == set(REGION_NAMES) == set(manifest["region_sizes"])
-    assert "regions" not in manifest["preprocessing"]  # a path of the training machine; the table is inline
-    assert set(manifest["files"]) == {f"spatial/{r}.keras" for r in REGION_NAMES} | {
+    description = json.loads((path / "bundle.json").read_text())
+    assert description == trained_bundle["description"]
+    assert description["format"] == bundle.FORMAT and description["format_version"] == bundle.FORMAT_VERSION
+    assert description["classes"] == CLASSES and description["config_hash"] == "abc123"
+    assert trained_bundle["held_out"] not in description["trained_on_subjects"]
+    assert set(description["region_table"]) == set(REGION_NAMES) == set(description["region_sizes"])
+    assert "regions" not in description["preprocessing"]  # a path of the training machine; the table is inline
+    assert set(description["files"]) == {f"spatial/{r}.keras" for r in REGION_NAMES} | {
         "temporal.keras",
         "normalisation.npz",
     }
@@ -123,8 +123,8 @@ def test_corrupted_or_incompatible_bundle_is_refused_before_loading(trained_bund
     monkeypatch.setattr(keras.saving, "load_model", no_loading)
     with pytest.raises(bundle.BundleError, match=r"mouth\.keras.*corrupted: sha256"):
         bundle.read_bundle(copy)
-    manifest = json.loads((copy / "bundle.json").read_text())
-    (copy / "bundle.json").write_text(json.dumps({**manifest, "format_version": 99}))
+    description = json.loads((copy / "bundle.json").read_text())
+    (copy / "bundle.json").write_text(json.dumps({**description, "format_version": 99}))
     with pytest.raises(bundle.BundleError, match="format version 99"):
         bundle.read_bundle(copy)
     (copy / "bundle.json").write_text("{not json")
@@ -158,7 +158,7 @@ def test_predict_a_held_out_clip_as_a_folder_and_as_a_video(trained_bundle, load
         shutil.copy(path, folder / path.name)
     table = predict.predict(loaded, [str(folder)], int(sample.onset), int(sample.offset), qc_dir=tmp_path / "qc")
     check_table(table, 1)
-    assert table.frames[0] == trained_bundle["manifest"]["preprocessing"]["n_frames"]
+    assert table.frames[0] == trained_bundle["description"]["preprocessing"]["n_frames"]
     assert len(list((tmp_path / "qc").glob("*.png"))) == 1
     # The same clip as a video (0-based frame numbers), the whole clip, through the command line.
     video = tmp_path / "clip.avi"

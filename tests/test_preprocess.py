@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import REPO, preprocessing_params
 
-from localmer import frames, landmarks, preprocess, qc, regions
+from localmer import clip_pipeline, frames, landmarks, preprocess, qc, regions
 from localmer.cli import main as cli
 from localmer.frames import frame_number
 
@@ -155,11 +155,11 @@ def test_hdf5_round_trips(preprocessed):
 
 def test_resampling_keeps_n_frames_from_onset_to_offset():
     numbers = list(range(10, 31))
-    assert preprocess.select_frames(numbers, 12, 20, "onset_offset", 0) == list(range(12, 21))
-    assert preprocess.select_frames(numbers, 12, 20, "all", 0) == numbers
-    picked = preprocess.select_frames(numbers, 12, 20, "resample", 5)
+    assert clip_pipeline.select_frames(numbers, 12, 20, "onset_offset", 0) == list(range(12, 21))
+    assert clip_pipeline.select_frames(numbers, 12, 20, "all", 0) == numbers
+    picked = clip_pipeline.select_frames(numbers, 12, 20, "resample", 5)
     assert picked == [12, 14, 16, 18, 20]
-    assert preprocess.select_frames(numbers, 12, 14, "resample", 5) == [12, 12, 13, 14, 14]
+    assert clip_pipeline.select_frames(numbers, 12, 14, "resample", 5) == [12, 12, 13, 14, 14]
 
 
 def copy_clip_with_blank_frames(sample, tmp_path: Path, blank: int) -> dict:

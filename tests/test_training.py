@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from localmer import config, labels, training
+from localmer import config, inputs, labels, tfsetup, training
 from localmer.regions import REGION_NAMES
 
 CLASSES = ["negative", "positive", "surprise"]
@@ -60,7 +60,7 @@ def one_fold(tiny_preprocessed, tmp_path_factory):
     """Every stage of the first fold, for real (1-2 epochs)."""
     out = tmp_path_factory.mktemp("fold")
     cfg = settings(tiny_preprocessed)
-    training.configure_tensorflow(1, cfg["training"]["seed"])
+    tfsetup.configure_tensorflow(1, cfg["training"]["seed"])
     samples = training.usable_samples(tiny_preprocessed["samples"], tiny_preprocessed["report"])
     table = labels.load_au_regions(REPO / "config" / "au_regions.yaml")
     region_labels = labels.region_labels(samples, table)
@@ -110,9 +110,9 @@ def test_bfloat16_spatial_models_export_float32_features(tiny_preprocessed, tmp_
 
 
 def test_bfloat16_support_is_read_from_the_cpu_flags():
-    assert training.cpu_has_bfloat16("flags\t: fpu sse avx512f avx512_bf16 amx_tile")
-    assert training.cpu_has_bfloat16("flags : fpu amx_bf16")
-    assert not training.cpu_has_bfloat16("flags\t: fpu sse avx2 avx512f avx512_vnni")
+    assert tfsetup.cpu_has_bfloat16("flags\t: fpu sse avx512f avx512_bf16 amx_tile")
+    assert tfsetup.cpu_has_bfloat16("flags : fpu amx_bf16")
+    assert not tfsetup.cpu_has_bfloat16("flags\t: fpu sse avx2 avx512f avx512_vnni")
 
 
 def test_no_test_clip_reaches_any_fit_normalisation_or_class_weight(one_fold):
@@ -161,7 +161,7 @@ def test_predictions_are_the_test_subjects_clips(one_fold):
 
 def test_sequences_are_padded_or_resampled_to_n():
     tracks = [np.ones((3, 6, 4)), np.arange(10 * 6 * 4, dtype=float).reshape(10, 6, 4)]
-    batch = training.batch_sequences(tracks, 5)
+    batch = inputs.batch_sequences(tracks, 5)
     assert batch["sequences"].shape == (2, 5, 6, 4)
     assert batch["lengths"].tolist() == [3, 5]
     assert (batch["sequences"][0, 3:] == 0).all()
@@ -169,14 +169,14 @@ def test_sequences_are_padded_or_resampled_to_n():
 
 
 def test_temporal_phase_runs_from_onset_through_apex_to_offset():
-    phase = training.temporal_phase(np.arange(10, 21), onset=10, apex=14, offset=20)
+    phase = inputs.temporal_phase(np.arange(10, 21), onset=10, apex=14, offset=20)
     assert phase[0] == 0 and phase[4] == 1 and phase[-1] == 2
     assert np.all(np.diff(phase) > 0)
 
 
 def test_apex_window_keeps_frames_near_the_apex_and_at_least_one_per_clip():
     phase = np.array([0, 0.5, 1, 1.5, 2, 0, 0.2, 0.3])  # clip 1 never comes near its apex
-    data = training.RegionFrames(np.zeros((8, 1, 2, 2)), np.array([0] * 5 + [1] * 3), phase)
+    data = inputs.RegionFrames(np.zeros((8, 1, 2, 2)), np.array([0] * 5 + [1] * 3), phase)
     assert training.apex_window(data, None).all()
     assert training.apex_window(data, 0.5).tolist() == [False, True, True, True, False, False, False, True]
 
@@ -184,14 +184,14 @@ def test_apex_window_keeps_frames_near_the_apex_and_at_least_one_per_clip():
 def test_onset_differences_are_centred_and_clipped():
     model = {"input": "onset_diff", "diff_range": 8}
     frames = np.array([-20, -4, 0, 4, 20], dtype=np.int16).reshape(5, 1, 1, 1)
-    (batch, _), *_ = list(training.spatial_batches(frames, np.zeros(5), model, 5, None))
+    (batch, _), *_ = list(inputs.spatial_batches(frames, np.zeros(5), model, 5, None))
     assert batch.numpy().ravel().tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
 
 
 RESUMABLE_JOB = """
 import json, os, signal, sys
 import keras
-from localmer import datasets, labels, training
+from localmer import datasets, labels, tfsetup, training
 job = json.loads(open(sys.argv[1]).read())
 
 
@@ -204,7 +204,7 @@ class SigtermAfterEpoch(keras.callbacks.Callback):
 
 job_callbacks = training._callbacks
 training._callbacks = lambda *args: [*job_callbacks(*args), SigtermAfterEpoch()]
-training.configure_tensorflow(1, job["settings"]["training"]["seed"])
+tfsetup.configure_tensorflow(1, job["settings"]["training"]["seed"])
 samples = datasets.read_table(job["samples"])
 fold = training.make_folds(samples.subject)[0]
 region_labels = labels.region_labels(samples, labels.load_au_regions(job["au_regions"]))

@@ -27,7 +27,7 @@ from .regions import REGION_NAMES
 
 FORMAT = "localmer-bundle"
 FORMAT_VERSION = 1
-MANIFEST = "bundle.json"
+DESCRIPTION = "bundle.json"  # the bundle description
 NORMALISATION = "normalisation.npz"
 TEMPORAL = "temporal.keras"
 
@@ -63,7 +63,7 @@ def write_bundle(
     experiment: str = "",
 ) -> dict:
     """Copy the final models into ``out_dir`` and write ``bundle.json``. ``settings`` is the temporal
-    stage settings (``localmer.training.stage_settings``). Returns the manifest."""
+    stage settings (``localmer.training.stage_settings``). Returns the bundle description (its content)."""
     out = Path(out_dir)
     missing = sorted(set(REGION_NAMES) - set(spatial_models))
     if missing:
@@ -77,7 +77,7 @@ def write_bundle(
         if set(stats.files) != {"mean", "std"}:
             raise BundleError(f"{normalisation}: expected arrays mean and std, found {stats.files}")
     preprocessing = {key: value for key, value in settings["preprocessing"].items() if key != "regions"}
-    manifest = {
+    description = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "localmer_version": __version__,
@@ -94,8 +94,8 @@ def write_bundle(
         "trained_on_subjects": sorted(subjects),
         "files": {name: sha256(out / name) for name in sorted(sources)},
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    return manifest
+    (out / DESCRIPTION).write_text(json.dumps(description, indent=2, sort_keys=True))
+    return description
 
 
 def region_sizes_of(patch_files) -> dict[str, list[int]]:
@@ -116,7 +116,7 @@ def region_sizes_of(patch_files) -> dict[str, list[int]]:
 @dataclass
 class Bundle:
     path: Path
-    manifest: dict
+    description: dict  # the content of bundle.json
     spatial: dict  # region -> Keras feature extractor (input -> 256-d feature layer)
     temporal: object  # Keras model
     mean: np.ndarray
@@ -124,46 +124,47 @@ class Bundle:
 
     @property
     def classes(self) -> list[str]:
-        return self.manifest["classes"]
+        return self.description["classes"]
 
 
 def check_bundle(path: str | Path) -> dict:
-    """The manifest of a bundle whose format, version and file digests are right; BundleError otherwise.
-    Reads bytes only: nothing is deserialised but bundle.json."""
+    """The description (bundle.json) of a bundle whose format, version and file digests are right;
+    BundleError otherwise. Reads bytes only: nothing is deserialised but bundle.json."""
     path = Path(path)
-    manifest_path = path / MANIFEST if path.is_dir() else path
-    if not manifest_path.is_file():
-        raise BundleError(f"{str(path)!r} is not a model bundle: {MANIFEST} not found")
+    description_path = path / DESCRIPTION if path.is_dir() else path
+    if not description_path.is_file():
+        raise BundleError(f"{str(path)!r} is not a model bundle: {DESCRIPTION} not found")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        description = json.loads(description_path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BundleError(f"{manifest_path}: corrupted ({err})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BundleError(f"{manifest_path}: not a {FORMAT} manifest (format {manifest.get('format')!r})")
-    if manifest.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{description_path}: corrupted ({err})") from None
+    if not isinstance(description, dict) or description.get("format") != FORMAT:
+        raise BundleError(f"{description_path}: not a {FORMAT} description (format {description.get('format')!r})")
+    if description.get("format_version") != FORMAT_VERSION:
         raise BundleError(
-            f"{manifest_path}: bundle format version {manifest.get('format_version')!r} (written by localmer "
-            f"{manifest.get('localmer_version')}); this localmer ({__version__}) reads version {FORMAT_VERSION}"
+            f"{description_path}: bundle format version {description.get('format_version')!r} (written by "
+            f"localmer {description.get('localmer_version')}); this localmer ({__version__}) reads version "
+            f"{FORMAT_VERSION}"
         )
     expected = {spatial_file(region) for region in REGION_NAMES} | {TEMPORAL, NORMALISATION}
-    files = manifest.get("files", {})
+    files = description.get("files", {})
     if set(files) != expected:
-        raise BundleError(f"{manifest_path}: files should be {sorted(expected)}, the manifest lists {sorted(files)}")
-    root = manifest_path.parent
+        raise BundleError(f"{description_path}: files should be {sorted(expected)}, it lists {sorted(files)}")
+    root = description_path.parent
     for name, digest in sorted(files.items()):
         if not (root / name).is_file():
             raise BundleError(f"bundle file {str(root / name)!r} is missing")
         found = sha256(root / name)
         if found != digest:
             raise BundleError(
-                f"bundle file {str(root / name)!r} is corrupted: sha256 {found}, the manifest expects {digest}"
+                f"bundle file {str(root / name)!r} is corrupted: sha256 {found}, {DESCRIPTION} expects {digest}"
             )
-    return manifest
+    return description
 
 
 def read_bundle(path: str | Path) -> Bundle:
     """Check (``check_bundle``), then load: Keras files in safe mode, statistics without pickle."""
-    manifest = check_bundle(path)
+    description = check_bundle(path)
     root = (Path(path) if Path(path).is_dir() else Path(path).parent).resolve()
     import keras
 
@@ -181,4 +182,4 @@ def read_bundle(path: str | Path) -> Bundle:
             f"{root / NORMALISATION}: statistics of shape {mean.shape}, the temporal model wants "
             f"({len(REGION_NAMES)}, {temporal.input[0].shape[-1]})"
         )
-    return Bundle(root, manifest, spatial, temporal, mean, std)
+    return Bundle(root, description, spatial, temporal, mean, std)

@@ -87,14 +87,14 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from . import bundle, predict, training
+    from . import bundle, predict, tfsetup
 
     if (args.onset is None) != (args.offset is None):
         raise ValueError("--onset and --offset go together")
     if args.stride is not None and args.window is None:
         raise ValueError("--stride needs --window")
     bundle.check_bundle(args.bundle)  # format, version and digests, before TensorFlow starts
-    training.configure_tensorflow(args.threads, 0)  # threads are set before the first TensorFlow op
+    tfsetup.configure_tensorflow(args.threads, 0)  # threads are set before the first TensorFlow op
     model = bundle.read_bundle(args.bundle)
     table = predict.predict(model, args.inputs, args.onset, args.offset, args.window, args.stride, args.qc)
     if args.out:

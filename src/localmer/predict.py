@@ -1,9 +1,10 @@
 """``localmer predict``: a model bundle applied to new clips (frame folders, videos, manifest CSVs).
 
-Each clip is preprocessed in memory exactly as training did (``localmer.preprocess``): frames selected
-per the bundle's preprocessing settings, landmarks on the reference (onset) frame, alignment, six
-regions resized to the bundle's sizes and cut into m patches, the onset difference (or raw frames).
-Then the spatial models' 256-d features per frame and region, standardised with the bundle's training
+Each clip is preprocessed in memory by the steps the workflow's preprocessing stages run
+(``localmer.clip_pipeline``), with the bundle's settings: frames selected, landmarks on the reference
+(onset) frame, alignment, six regions resized to the bundle's sizes and cut into m patches; then
+represented and scaled as in training (``localmer.inputs``: the onset difference, or raw frames). The
+spatial models' 256-d features per frame and region, standardised with the bundle's training
 statistics, go through the temporal model: one probability per class. With ``window`` a long clip is
 cut into windows of that many frames every ``stride`` frames, each predicted as a clip.
 """
@@ -19,13 +20,15 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from . import preprocess, regions
+from . import clip_pipeline, regions
 from .bundle import Bundle
 from .frames import ClipFrames, FrameError, is_video
+from .inputs import batch_sequences, spatial_batches, spatial_frames, standardise
 
 log = logging.getLogger(__name__)
 
 MIN_FRAME_SIDE = 32  # px; smaller frames cannot hold a detectable face
+BATCH_SIZE = 256  # frames per spatial model call (as in training's feature export)
 
 
 class PredictError(ValueError):
@@ -33,7 +36,9 @@ class PredictError(ValueError):
 
 
 @dataclass(frozen=True)
-class Clip:
+class ClipSpan:
+    """What to predict: a source's frames (folder or video) and the onset..offset span of them."""
+
     source: str
     frames: ClipFrames
     onset: int
@@ -51,7 +56,7 @@ def open_frames(source: str | Path) -> ClipFrames:
         raise PredictError(str(err)) from None
 
 
-def clips_of(inputs: list[str], onset: int | None = None, offset: int | None = None) -> list[Clip]:
+def clips_of(inputs: list[str], onset: int | None = None, offset: int | None = None) -> list[ClipSpan]:
     """The clips to predict: each INPUT, or every row of a manifest CSV (path, optional onset/offset,
     relative paths from the manifest's folder). Without onset/offset the whole clip is used."""
     clips = []
@@ -78,7 +83,7 @@ def _optional_int(value, manifest) -> int | None:
         raise PredictError(f"manifest {manifest!r}: onset/offset {value!r} is not a frame number") from None
 
 
-def _clip(path: Path, onset: int | None, offset: int | None) -> Clip:
+def _clip(path: Path, onset: int | None, offset: int | None) -> ClipSpan:
     frames = open_frames(path)
     first, last = frames.numbers[0], frames.numbers[-1]
     onset = first if onset is None else onset
@@ -87,10 +92,10 @@ def _clip(path: Path, onset: int | None, offset: int | None) -> Clip:
         raise PredictError(
             f"{path}: onset {onset} and offset {offset} must satisfy {first} <= onset < offset <= {last}"
         )
-    return Clip(str(path), frames, onset, offset)
+    return ClipSpan(str(path), frames, onset, offset)
 
 
-def windows(clip: Clip, window: int, stride: int) -> list[Clip]:
+def windows(clip: ClipSpan, window: int, stride: int) -> list[ClipSpan]:
     """Sub-clips of ``window`` frames every ``stride`` frames over onset..offset (at least one)."""
     if window < 2 or stride < 1:
         raise PredictError(f"--window must be >= 2 and --stride >= 1 (got {window}, {stride})")
@@ -98,14 +103,15 @@ def windows(clip: Clip, window: int, stride: int) -> list[Clip]:
     if len(inside) < window:
         return [clip]
     starts = range(0, len(inside) - window + 1, stride)
-    return [Clip(clip.source, clip.frames, inside[s], inside[s + window - 1]) for s in starts]
+    return [ClipSpan(clip.source, clip.frames, inside[s], inside[s + window - 1]) for s in starts]
 
 
-def preprocess_clip(clip: Clip, manifest: dict) -> dict:
-    """In memory, what the preprocessing stages write for a training clip: patches per region
-    (F, m, h, w) uint8, frame numbers, the aligned reference face, its landmarks and region boxes."""
-    params = manifest["preprocessing"]
-    selected = preprocess.select_frames(
+def preprocess_clip(clip: ClipSpan, description: dict) -> dict:
+    """In memory, what the preprocessing stages write for a training clip, with the settings of the
+    bundle ``description``: patches per region (F, m, h, w) uint8, frame numbers, the aligned reference
+    face, its landmarks and region boxes."""
+    params = description["preprocessing"]
+    selected = clip_pipeline.select_frames(
         clip.frames.numbers, clip.onset, clip.offset, params["frames"], params["n_frames"]
     )
     ((_, first),) = clip.frames.read([selected[0]])
@@ -114,70 +120,48 @@ def preprocess_clip(clip: Clip, manifest: dict) -> dict:
             f"{clip.source}: frames of {first.shape[1]}x{first.shape[0]} px are too small "
             f"(at least {MIN_FRAME_SIDE} px a side, with a face filling a good part of the frame)"
         )
-    result = preprocess.detect_clip(clip.frames, selected, clip.onset, params["landmarks"])
-    if result["status"] != "ok":
-        raise PredictError(f"{clip.source}: {result['reason']}")
+    face = clip_pipeline.find_face(clip.frames, selected, clip.onset, params["landmarks"])
+    if face["status"] != "ok":
+        raise PredictError(f"{clip.source}: {face['reason']}")
     alignment = params["alignment"]
-    face_size = tuple(alignment["face_size"])
-    matrices = [
-        regions.alignment_matrix(points, alignment["iod"], face_size, alignment["eye_position"])
-        for points in result["landmarks"]
-    ]
-    if len(matrices) == 1:
-        matrices = matrices * len(selected)
-    positions: dict[int, list[int]] = {}
-    for i, number in enumerate(selected):
-        positions.setdefault(number, []).append(i)
-    faces = np.empty((len(selected), face_size[1], face_size[0]), dtype=np.uint8)
-    for number, image in clip.frames.read(sorted(positions)):
-        if image.shape != first.shape:
-            raise PredictError(
-                f"{clip.source}: frame {number} is {image.shape[1]}x{image.shape[0]} px, the clip's first frame "
-                f"{first.shape[1]}x{first.shape[0]}: every frame of a clip must have the same size"
-            )
-        for i in positions[number]:
-            faces[i] = regions.align(image, matrices[i], face_size)
-    points = regions.transform_points(matrices[0], result["landmarks"][0])
-    boxes = regions.region_boxes(points, manifest["region_table"], alignment["iod"])
-    patches = {
-        name: regions.cut_patches(
-            regions.crop_frames(faces, boxes[name], manifest["region_sizes"][name]), params["patches"]
-        )
-        for name in manifest["regions"]
-    }
+    matrices, points = clip_pipeline.alignment_matrices(face["landmarks"], len(selected), alignment)
+    faces = clip_pipeline.align_clip(clip.frames, selected, matrices, alignment["face_size"])
+    boxes = regions.region_boxes(points[0], description["region_table"], alignment["iod"])
     return {
-        "patches": patches,
+        "patches": clip_pipeline.clip_patches(faces, boxes, description["region_sizes"], params["patches"]),
         "frame_numbers": np.asarray(selected),
         "face": faces[0],
-        "landmarks": points,
+        "landmarks": points[0],
         "boxes": boxes,
-        "reference_frame": int(result["reference_frame"]),
+        "reference_frame": int(face["reference_frame"]),
     }
 
 
-def probabilities(bundle: Bundle, clip: Clip, prepared: dict) -> np.ndarray:
-    """Per-class probabilities of one preprocessed clip."""
-    from .training import batch_sequences, onset_difference, spatial_batches, standardise
+def spatial_inputs(description: dict, clip: ClipSpan, prepared: dict, region: str):
+    """The tf.data batches of a region's frames as its spatial model takes them: the bundle's input
+    representation, scaled and batched as training's feature export does."""
+    model_settings = description["model"]
+    frames = spatial_frames(prepared["patches"][region], prepared["frame_numbers"], clip.onset, model_settings["input"])
+    return spatial_batches(frames, np.zeros(len(frames)), model_settings, BATCH_SIZE, None).map(lambda x, y: x)
 
-    manifest = bundle.manifest
+
+def probabilities(bundle: Bundle, clip: ClipSpan, prepared: dict) -> np.ndarray:
+    """Per-class probabilities of one preprocessed clip."""
+    description = bundle.description
     features = []
-    for region in manifest["regions"]:
+    for region in description["regions"]:
         extractor = bundle.spatial[region]
-        frames = prepared["patches"][region]
-        if manifest["model"]["input"] == "onset_diff":
-            frames = onset_difference(frames, prepared["frame_numbers"], clip.onset)
-        given, expected = (*frames.shape[1:], 1), tuple(extractor.input.shape[1:])
+        batches = spatial_inputs(description, clip, prepared, region)
+        given, expected = tuple(batches.element_spec.shape[1:]), tuple(extractor.input.shape[1:])
         if given != expected:
             raise PredictError(
                 f"{clip.source}: region {region} gives input {given}, the bundle's model expects {expected}"
             )
-        # Scaled exactly as in training: the same input pipeline.
-        batches = spatial_batches(frames, np.zeros(len(frames)), manifest["model"], 256, None)
         # float32 as exported in training, whatever the model's dtype policy
-        features.append(extractor.predict(batches.map(lambda x, y: x), verbose=0).astype(np.float32))
+        features.append(extractor.predict(batches, verbose=0).astype(np.float32))
     track = np.stack(features, axis=1)
-    inputs = batch_sequences(standardise([track], bundle.mean, bundle.std), manifest["steps"])
-    return bundle.temporal.predict(inputs, verbose=0)[0]
+    sequences = batch_sequences(standardise([track], bundle.mean, bundle.std), description["steps"])
+    return bundle.temporal.predict(sequences, verbose=0)[0]
 
 
 def predict(
@@ -195,7 +179,7 @@ def predict(
     for clip in clips_of(inputs, onset, offset):
         parts = windows(clip, window, stride or max(1, window // 2)) if window else [clip]
         for index, part in enumerate(parts):
-            prepared = preprocess_clip(part, bundle.manifest)
+            prepared = preprocess_clip(part, bundle.description)
             probs = probabilities(bundle, part, prepared)
             rows.append(
                 {
@@ -209,18 +193,18 @@ def predict(
                 }
             )
             if qc_dir:
-                write_qc(Path(qc_dir), len(rows) - 1, part, prepared, rows[-1], bundle.manifest)
+                write_qc(Path(qc_dir), len(rows) - 1, part, prepared, rows[-1], bundle.description)
     return pd.DataFrame(rows)
 
 
-def write_qc(out: Path, row: int, clip: Clip, prepared: dict, result: dict, manifest: dict) -> Path:
+def write_qc(out: Path, row: int, clip: ClipSpan, prepared: dict, result: dict, description: dict) -> Path:
     """The aligned reference face with landmarks, region boxes and patch grids, the region crops, and
     the prediction: ``<row>_<input name>.png``."""
     from . import qc
 
-    crops = {name: _unpatch(prepared["patches"][name][0]) for name in manifest["regions"]}
+    crops = {name: _unpatch(prepared["patches"][name][0]) for name in description["regions"]}
     picture = qc._stack(
-        qc.overlay(prepared["face"], prepared["landmarks"], prepared["boxes"], manifest["preprocessing"]["patches"]),
+        qc.overlay(prepared["face"], prepared["landmarks"], prepared["boxes"], description["preprocessing"]["patches"]),
         qc.region_strip(crops),
     )
     label = f"{result['predicted']} " + " ".join(f"{k[5:]}={v:.2f}" for k, v in result.items() if k.startswith("prob_"))

@@ -1,7 +1,9 @@
 """Preprocessing stages per subject: landmarks -> aligned faces -> six regions x m patches, in HDF5.
 
 Three stages, one HDF5 file per subject each, so that LOSO folds read subsets cheaply and a change of
-patch count re-runs only the crop stage:
+patch count re-runs only the crop stage. Each loops over a subject's clips, runs the steps of
+``localmer.clip_pipeline`` on each (the same functions ``localmer predict`` runs in memory) and stores
+what they return:
 
 ``detect_subject``   landmarks/<subject>.h5  one reference geometry per clip (or a smoothed track);
                                              clips without a face are recorded as skipped, with why
@@ -32,7 +34,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from . import __version__, landmarks, regions
+from . import __version__, clip_pipeline, regions
 from .frames import ClipFrames
 from .runlog import progress
 
@@ -56,26 +58,6 @@ class PreprocessError(RuntimeError):
     """A clip that cannot be preprocessed with strict: true."""
 
 
-def select_frames(numbers: list[int], onset: int, offset: int, mode: str, n_frames: int) -> list[int]:
-    """Frame numbers a clip keeps: onset..offset (default), all frames, or n_frames evenly spaced over
-    onset..offset (nearest existing frame; frames may repeat when the clip is shorter than n_frames)."""
-    if mode == "all":
-        return list(numbers)
-    inside = [n for n in numbers if onset <= n <= offset]
-    if mode == "onset_offset":
-        return inside
-    if mode == "resample":
-        positions = np.linspace(0, len(inside) - 1, n_frames)
-        return [inside[int(round(p))] for p in positions]
-    raise ValueError(f"unknown frame selection {mode!r}")
-
-
-def _search_order(selected: list[int], onset: int, search_frames: int) -> list[int]:
-    """The reference (onset) frame first, then the next frames of the clip."""
-    start = next((i for i, n in enumerate(selected) if n >= onset), 0)
-    return selected[start : start + search_frames]
-
-
 def _h5_write(group: h5py.Group, name: str, data: np.ndarray) -> None:
     """Contiguous, uncompressed datasets. Measured on the synthetic corpus: LZF saved 5 % on faces, grew
     patches and cost about a third of the run time; per-frame chunks cost ~15 % of the crop stage and buy
@@ -93,50 +75,6 @@ def _subject_samples(samples: pd.DataFrame, subject: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------- landmarks
 
 
-def detect_clip(frames: ClipFrames, selected: list[int], onset: int, params: dict) -> dict:
-    """Landmarks of one clip: reference geometry, or a per-frame track; status ok or skipped + reason."""
-    model, detect_width = params["model"], params["detect_width"]
-    candidates = _search_order(selected, onset, params["search_frames"])
-    images: dict[int, np.ndarray] = {}  # decoded lazily: usually the first candidate has the face
-    for upsample in params["upsample"]:
-        for number in candidates:
-            if number not in images:
-                images.update(frames.read([number]))
-            detection = landmarks.detect(images[number], upsample=upsample, model=model, detect_width=detect_width)
-            if detection is not None:
-                break
-        if detection is not None:
-            break
-    if detection is None:
-        reason = (
-            f"no face on frames {candidates[0]}..{candidates[-1]} ({len(candidates)} tried) "
-            f"at detector upsampling {params['upsample']}"
-        )
-        return {"status": "skipped", "reason": reason}
-    result = {
-        "status": "ok",
-        "reason": "",
-        "reference_frame": number,
-        "faces": detection.faces,
-        "upsample": detection.upsample,
-        "score": detection.score,
-        "box": detection.box,
-        "roll_deg": regions.roll_degrees(detection.landmarks),
-        "iod_px": regions.inter_ocular_distance(detection.landmarks),
-    }
-    if params["strategy"] == "reference":
-        result["landmarks"] = detection.landmarks[None]
-        return result
-    # per_frame: fit every kept frame (from the reference box when the detector misses), then smooth.
-    track, previous = [], detection
-    for _, image in frames.read(selected):
-        found = landmarks.detect(image, upsample=detection.upsample, model=model, detect_width=detect_width) or previous
-        track.append(found.landmarks)
-        previous = found
-    result["landmarks"] = landmarks.smooth(np.stack(track), params["smoothing_frames"])
-    return result
-
-
 def detect_subject(samples: pd.DataFrame, subject: str, out_path: str | Path, params: dict) -> pd.DataFrame:
     """Stage 1 for one subject. ``params`` is the ``preprocessing`` config block. Returns report rows."""
     landmark_params = params["landmarks"]
@@ -151,10 +89,10 @@ def detect_subject(samples: pd.DataFrame, subject: str, out_path: str | Path, pa
         clips = _subject_samples(samples, subject).to_dict("records")
         for sample in progress(clips, len(clips), f"{subject} landmarks"):
             frames = ClipFrames.from_sample(sample)
-            selected = select_frames(
+            selected = clip_pipeline.select_frames(
                 frames.numbers, sample["onset"], sample["offset"], params["frames"], params["n_frames"]
             )
-            result = detect_clip(frames, selected, sample["onset"], landmark_params)
+            result = clip_pipeline.find_face(frames, selected, sample["onset"], landmark_params)
             if result["status"] != "ok" and params["strict"]:
                 raise PreprocessError(f"{sample['sample_id']}: {result['reason']} (preprocessing.strict is true)")
             group = h5.create_group(f"clips/{sample['clip']}")
@@ -191,7 +129,6 @@ def align_subject(
 ) -> int:
     """Stage 2 for one subject: every kept frame warped to the aligned face. Returns frames written."""
     alignment = params["alignment"]
-    face_size = tuple(alignment["face_size"])
     written = 0
     by_clip = _subject_samples(samples, subject).set_index("clip")
     with h5py.File(landmarks_path, "r") as source, h5py.File(out_path, "w") as h5:
@@ -204,26 +141,10 @@ def align_subject(
                 continue
             sample = by_clip.loc[clip].to_dict() | {"clip": clip}
             numbers = detected["frame_numbers"][()].tolist()
-            track = detected["landmarks"][()]
-            matrices = np.stack(
-                [
-                    regions.alignment_matrix(points, alignment["iod"], face_size, alignment["eye_position"])
-                    for points in track
-                ]
+            matrices, aligned_points = clip_pipeline.alignment_matrices(
+                detected["landmarks"][()], len(numbers), alignment
             )
-            aligned_points = np.stack([regions.transform_points(m, p) for m, p in zip(matrices, track, strict=True)])
-            if len(track) == 1:  # reference strategy: one geometry for every frame, computed once
-                matrices = np.repeat(matrices, len(numbers), axis=0)
-                aligned_points = np.repeat(aligned_points, len(numbers), axis=0)
-            faces = np.empty((len(numbers), face_size[1], face_size[0]), dtype=np.uint8)
-            frames = ClipFrames.from_sample(sample)
-            positions: dict[int, list[int]] = {}  # resampling may keep a frame more than once
-            for i, number in enumerate(numbers):
-                positions.setdefault(number, []).append(i)
-            # One source frame in memory at a time (SAMM frames are 2040x1088), each decoded once.
-            for number, image in frames.read(sorted(positions)):
-                for i in positions[number]:
-                    faces[i] = regions.align(image, matrices[i], face_size)
+            faces = clip_pipeline.align_clip(ClipFrames.from_sample(sample), numbers, matrices, alignment["face_size"])
             group = h5.create_group(f"clips/{clip}")
             group.attrs.update(sample_id=detected.attrs["sample_id"], reference_frame=detected.attrs["reference_frame"])
             group.create_dataset("frame_numbers", data=np.asarray(numbers, dtype=np.int64))
@@ -320,9 +241,8 @@ def crop_subject(
             )
             for name in ("frame_numbers", "landmarks", "transforms"):
                 group.create_dataset(name, data=aligned[name][()])
-            for name in regions.REGION_NAMES:
-                crops = regions.crop_frames(faces, boxes[name], sizes[name])
-                _h5_write(group, f"patches/{name}", regions.cut_patches(crops, patches))
+            for name, region_patches in clip_pipeline.clip_patches(faces, boxes, sizes, patches).items():
+                _h5_write(group, f"patches/{name}", region_patches)
             written += 1
     return written
 

@@ -11,7 +11,7 @@ import cv2
 import h5py
 import numpy as np
 
-from . import preprocess, regions
+from . import clip_pipeline, preprocess, regions
 from .frames import ClipFrames
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,11 @@ def contact_sheet(
     return len([t for t in tiles if t.any()])
 
 
+def _box_size(box: tuple[int, int, int, int]) -> tuple[int, int]:
+    x0, y0, x1, y1 = box
+    return x1 - x0, y1 - y0
+
+
 def inspect(source: str | Path, out_dir: str | Path, params: dict, table: dict) -> dict:
     """Landmarks, aligned face, the six region crops and a QC overlay of one image, video or frame folder.
 
@@ -112,30 +117,29 @@ def inspect(source: str | Path, out_dir: str | Path, params: dict, table: dict) 
     out.mkdir(parents=True, exist_ok=True)
     frames = ClipFrames.open(source)
     detection_params = {**params["landmarks"], "strategy": "reference"}
-    result = preprocess.detect_clip(frames, frames.numbers, frames.numbers[0], detection_params)
+    result = clip_pipeline.find_face(frames, frames.numbers, frames.numbers[0], detection_params)
     if result["status"] != "ok":
         raise preprocess.PreprocessError(f"{source}: {result['reason']}")
     alignment = params["alignment"]
-    points = result["landmarks"][0]
-    matrix = regions.alignment_matrix(points, alignment["iod"], alignment["face_size"], alignment["eye_position"])
-    ((_, frame),) = frames.read([result["reference_frame"]])
-    face = regions.align(frame, matrix, alignment["face_size"])
-    aligned_points = regions.transform_points(matrix, points)
-    boxes = regions.region_boxes(aligned_points, table, alignment["iod"])
-    crops = {}
-    for name, spec in table.items():
-        size = (
-            spec["size"]
-            if spec["size"] != "auto"
-            else regions.auto_size([(boxes[name][2] - boxes[name][0], boxes[name][3] - boxes[name][1])])
-        )
-        crops[name] = regions.crop(face, boxes[name], size)
-        cv2.imwrite(str(out / f"{name}.png"), crops[name])
+    reference = [result["reference_frame"]]
+    matrices, aligned_points = clip_pipeline.alignment_matrices(result["landmarks"], len(reference), alignment)
+    faces = clip_pipeline.align_clip(frames, reference, matrices, alignment["face_size"])
+    face = faces[0]
+    boxes = regions.region_boxes(aligned_points[0], table, alignment["iod"])
+    # Region sizes measured on this face alone where the table says auto (the workflow measures a dataset).
+    sizes = {
+        name: spec["size"] if spec["size"] != "auto" else regions.auto_size([_box_size(boxes[name])])
+        for name, spec in table.items()
+    }
+    crops = {name: crop[0] for name, crop in clip_pipeline.clip_regions(faces, boxes, sizes).items()}
+    for name, crop in crops.items():
+        cv2.imwrite(str(out / f"{name}.png"), crop)
     cv2.imwrite(str(out / "aligned.png"), face)
     cv2.imwrite(
-        str(out / "overlay.png"), _stack(overlay(face, aligned_points, boxes, params["patches"]), region_strip(crops))
+        str(out / "overlay.png"),
+        _stack(overlay(face, aligned_points[0], boxes, params["patches"]), region_strip(crops)),
     )
-    np.savetxt(out / "landmarks.csv", points, delimiter=",", fmt="%.2f", header="x,y", comments="")
+    np.savetxt(out / "landmarks.csv", result["landmarks"][0], delimiter=",", fmt="%.2f", header="x,y", comments="")
     info = {
         "input": str(source),
         "frame": int(result["reference_frame"]),
@@ -144,7 +148,7 @@ def inspect(source: str | Path, out_dir: str | Path, params: dict, table: dict) 
         "score": float(result["score"]),
         "roll_deg": float(result["roll_deg"]),
         "iod_px": float(result["iod_px"]),
-        "transform": matrix.tolist(),
+        "transform": matrices[0].tolist(),
         "boxes": boxes,
     }
     (out / "inspect.json").write_text(json.dumps(info, indent=2))

@@ -155,21 +155,9 @@ def auto_size(box_sizes: np.ndarray) -> list[int]:
     return [int(max(SIZE_MULTIPLE, SIZE_MULTIPLE * round(v / SIZE_MULTIPLE))) for v in mean]
 
 
-def crop(face: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
-    """The box of an aligned face resized to ``size`` (width, height); outside the face, edges repeat."""
-    x0, y0, x1, y1 = box
-    height, width = face.shape[:2]
-    pad = max(0, -x0, -y0, x1 - width, y1 - height)
-    if pad:
-        face = cv2.copyMakeBorder(face, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
-    region = face[y0:y1, x0:x1]
-    interpolation = cv2.INTER_AREA if region.shape[1] > size[0] else cv2.INTER_LINEAR
-    return cv2.resize(region, tuple(size), interpolation=interpolation)
-
-
 def crop_frames(faces: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
-    """``crop`` of every face of a (F, H, W) stack with one box: (F, height, width), same pixels."""
+    """The box of every aligned face of a (F, H, W) stack resized to ``size`` (width, height): (F, height,
+    width). Outside the face, edges repeat."""
     x0, y0, x1, y1 = box
     height, width = faces.shape[1:3]
     pad = max(0, -x0, -y0, x1 - width, y1 - height)

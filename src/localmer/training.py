@@ -6,17 +6,17 @@ from the training subjects). Every step that fits a model, computes normalisatio
 weights takes its sample ids from the fold's training (or validation) subjects only, and records them in
 a provenance file beside its output, so that a test can prove no test clip reached any of them.
 
-Inputs are the preprocessed patches files (one per subject, see ``localmer.preprocess``). The spatial
-input is ``onset_diff`` (each frame minus the clip's onset frame, in [-1, 1]) or
-``raw`` (grey / 255). Determinism: with ``training.seed`` and one thread per job, CPU runs repeat exactly
-(TensorFlow op determinism is switched on); GPU runs repeat only approximately.
+Inputs are the preprocessed patches files (one per subject, see ``localmer.preprocess``), read and
+scaled for the models by ``localmer.inputs`` (``onset_diff`` or ``raw``; ``localmer predict`` scales
+its clips with the same functions). Determinism: with ``training.seed`` and one thread per job
+(``localmer.tfsetup``), CPU runs repeat exactly (TensorFlow op determinism is switched on); GPU runs
+repeat only approximately.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from . import __version__, inputs, tfsetup
 from .datasets import read_table
 from .labels import NOT_CONCERNED
 from .regions import REGION_NAMES
@@ -121,7 +121,7 @@ def stage_settings(experiment: dict, stage: str) -> dict:
 
 def prepare_fold_job(samples_path: str, report_path: str, fold_name: str, settings: dict, threads: int):
     """What every per-fold job starts with: TensorFlow set up, the usable samples, the fold."""
-    configure_tensorflow(threads, settings["training"]["seed"])
+    tfsetup.configure_tensorflow(threads, settings["training"]["seed"])
     samples = usable_samples(read_table(samples_path), read_table(report_path))
     return samples, fold_by_name(samples, fold_name, settings)
 
@@ -152,47 +152,7 @@ def _clip_path(sample_id: str) -> str:
     return f"clips/{sample_id}"
 
 
-@dataclass(frozen=True)
-class RegionFrames:
-    """Every kept frame of one region for a list of clips."""
-
-    frames: np.ndarray  # (N, m, h, w): uint8 grey (raw) or int16 frame minus onset frame (onset_diff)
-    owner: np.ndarray  # (N,) the row of the samples table each frame belongs to
-    phase: np.ndarray  # (N,) where the frame lies in its clip: 0 at onset, 1 at apex, 2 at offset
-
-
-def temporal_phase(numbers: np.ndarray, onset: int, apex: int, offset: int) -> np.ndarray:
-    """0 at the onset, rising linearly to 1 at the apex, then to 2 at the offset."""
-    numbers = np.asarray(numbers, dtype=np.float64)
-    rising = (numbers - onset) / max(1, apex - onset)
-    falling = 1.0 + (numbers - apex) / max(1, offset - apex)
-    return np.where(numbers <= apex, rising, falling)
-
-
-def onset_difference(frames: np.ndarray, numbers: np.ndarray, onset: int) -> np.ndarray:
-    """Each frame minus the clip's onset frame (its first kept frame when the onset was not kept), int16."""
-    found = np.flatnonzero(numbers == onset)
-    reference = frames[found[0] if len(found) else 0]
-    return frames.astype(np.int16) - reference.astype(np.int16)
-
-
-def load_region(patch_files: dict[str, str], samples: pd.DataFrame, region: str, representation: str) -> RegionFrames:
-    """Frames of ``region`` for the given samples, in sample order."""
-    blocks, owners, phases = [], [], []
-    for row, sample in enumerate(samples.itertuples()):
-        with h5py.File(patch_files[sample.subject], "r") as h5:
-            group = h5["clips"][sample.clip]
-            frames = group["patches"][region][()]
-            numbers = group["frame_numbers"][()]
-            if representation == "onset_diff":
-                frames = onset_difference(frames, numbers, sample.onset)
-        blocks.append(frames)
-        owners.append(np.full(len(frames), row))
-        phases.append(temporal_phase(numbers, sample.onset, sample.apex, sample.offset))
-    return RegionFrames(np.concatenate(blocks), np.concatenate(owners), np.concatenate(phases))
-
-
-def apex_window(data: RegionFrames, window: float | None) -> np.ndarray:
+def apex_window(data: inputs.RegionFrames, window: float | None) -> np.ndarray:
     """Which frames fit a spatial model: all (``window`` None, the paper's choice), or those within
     ``window`` of the apex in temporal phase (0.5: the second half of the rise and the first half of
     the fall), at least the frame nearest the apex of every clip. In onset_diff input the frames near
@@ -205,66 +165,6 @@ def apex_window(data: RegionFrames, window: float | None) -> np.ndarray:
         mine = np.flatnonzero(data.owner == row)
         chosen[mine[np.argmin(distance[mine])]] = True
     return chosen
-
-
-def spatial_batches(frames, targets, model_settings: dict, batch_size: int, shuffle_seed: int | None):
-    """Batches with a channel axis. ``raw``: grey / 255 in [0, 1] (the paper's). ``onset_diff``: the
-    difference clipped to +-diff_range grey levels and mapped to [-1, 1], 0 = no change. A
-    micro-expression changes a frame by a few grey levels, which a +-255 scale would squeeze into +-0.01;
-    and centred on 0, an unchanged pixel adds nothing to a ReLU unit (mapped to [0, 1] with 0.5 = no
-    change, the spatial model stayed at chance for 8 epochs on the demo where centred it learned)."""
-    import tensorflow as tf
-
-    data = tf.data.Dataset.from_tensor_slices((frames, targets))
-    if shuffle_seed is not None:
-        data = data.shuffle(len(targets), seed=shuffle_seed, reshuffle_each_iteration=True)
-    if model_settings["input"] == "onset_diff":
-        limit = float(model_settings["diff_range"])
-
-        def scale(x):
-            return tf.clip_by_value(tf.cast(x, tf.float32), -limit, limit) / limit
-    else:
-
-        def scale(x):
-            return tf.cast(x, tf.float32) / 255.0
-
-    return data.batch(batch_size).map(lambda x, y: (scale(x)[..., None], y), num_parallel_calls=1).prefetch(2)
-
-
-def configure_tensorflow(threads: int, seed: int) -> None:
-    """One-job-per-core threading, repeatable CPU runs, and GPU memory growth when a GPU is present."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        for gpu in tf.config.list_physical_devices("GPU"):
-            tf.config.experimental.set_memory_growth(gpu, True)
-    except RuntimeError:
-        log.info("TensorFlow was already initialised in this process; its threading is kept")
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-
-
-def cpu_has_bfloat16(cpuinfo: str) -> bool:
-    """Whether CPU flags (the text of ``/proc/cpuinfo``) include AVX512-BF16 or AMX-BF16."""
-    return bool(set(cpuinfo.split()) & {"avx512_bf16", "amx_bf16"})
-
-
-def native_bfloat16() -> bool:
-    """Whether bfloat16 arithmetic runs natively here: an NVIDIA GPU of compute capability >= 8.0 (Ampere
-    on), or a CPU with bfloat16 instructions. Elsewhere it is emulated, slower than float32."""
-    import tensorflow as tf
-
-    for gpu in tf.config.list_physical_devices("GPU"):
-        if tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0):
-            return True
-    try:
-        return cpu_has_bfloat16(Path("/proc/cpuinfo").read_text())
-    except OSError:  # not Linux: unknown, say so
-        return False
 
 
 def _write_json(path: str | Path, data: dict) -> None:
@@ -318,13 +218,13 @@ def train_spatial(
         raise AssertionError(f"fold {fold.name}: the test subject reached the training data")
 
     spatial = training["spatial"]
-    data = load_region(patch_files, train, region, representation)
+    data = inputs.load_region(patch_files, train, region, representation)
     fitted = apex_window(data, spatial["apex_window"])
     frames = data.frames[fitted]
     targets = np.array([names.index(labels_of[sid]) for sid in train.sample_id])[data.owner[fitted]]
     alpha = models.inverse_frequency_alpha(targets, len(names))
     patches, height, width = frames.shape[1:]
-    if spatial["precision"] == "mixed_bfloat16" and not native_bfloat16():
+    if spatial["precision"] == "mixed_bfloat16" and not tfsetup.native_bfloat16():
         log.warning(
             "training.spatial.precision is mixed_bfloat16 but this machine has no native bfloat16 "
             "(no GPU of compute capability >= 8.0, no AVX512-BF16/AMX CPU flag): expect it slower than float32"
@@ -341,12 +241,12 @@ def train_spatial(
     models.compile_spatial(model, alpha, spatial["learning_rate"], gamma=training["focal_gamma"])
     validation_data = None
     if len(validation):
-        val_data = load_region(patch_files, validation, region, representation)
+        val_data = inputs.load_region(patch_files, validation, region, representation)
         val_fitted = apex_window(val_data, spatial["apex_window"])
         val_targets = np.array([names.index(labels_of[sid]) for sid in validation.sample_id])[
             val_data.owner[val_fitted]
         ]
-        validation_data = spatial_batches(
+        validation_data = inputs.spatial_batches(
             val_data.frames[val_fitted],
             keras.utils.to_categorical(val_targets, len(names)),
             model_settings,
@@ -354,7 +254,7 @@ def train_spatial(
             None,
         )
     model.fit(
-        spatial_batches(
+        inputs.spatial_batches(
             frames,
             keras.utils.to_categorical(targets, len(names)),
             model_settings,
@@ -424,11 +324,11 @@ def export_features(
         )
         for region in progress(REGION_NAMES, len(REGION_NAMES), f"fold {fold.name} features"):
             extractor = models.feature_extractor(keras.saving.load_model(model_files[region], safe_mode=True))
-            data = load_region(patch_files, samples, region, representation)
+            data = inputs.load_region(patch_files, samples, region, representation)
             features = extractor.predict(
-                spatial_batches(data.frames, np.zeros(len(data.frames)), settings["model"], batch_size, None).map(
-                    lambda x, y: x
-                ),
+                inputs.spatial_batches(
+                    data.frames, np.zeros(len(data.frames)), settings["model"], batch_size, None
+                ).map(lambda x, y: x),
                 verbose=0,
             )
             for row, sample_id in enumerate(samples.sample_id):
@@ -441,39 +341,12 @@ def export_features(
 # --------------------------------------------------------------------------------------------- temporal
 
 
-def _sequence(track: np.ndarray, steps: int) -> tuple[np.ndarray, int]:
-    """(F, ...) -> (steps, ...) and the number of real steps: zero-padded, or resampled evenly if longer."""
-    if len(track) > steps:
-        return track[np.round(np.linspace(0, len(track) - 1, steps)).astype(int)], steps
-    padded = np.zeros((steps, *track.shape[1:]), dtype=np.float32)
-    padded[: len(track)] = track
-    return padded, len(track)
-
-
 def load_sequences(features_path: str | Path, sample_ids: Sequence[str]) -> list[np.ndarray]:
     """Per clip, its (F, regions, 256) feature track."""
     with h5py.File(features_path, "r") as h5:
         return [
             np.stack([h5[f"{_clip_path(sid)}/{region}"][()] for region in REGION_NAMES], axis=1) for sid in sample_ids
         ]
-
-
-def standardise(tracks: list[np.ndarray], mean: np.ndarray, std: np.ndarray) -> list[np.ndarray]:
-    return [(track - mean) / std for track in tracks]
-
-
-def normalisation(tracks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per region and feature mean and std over all frames of the given (training) tracks."""
-    frames = np.concatenate(tracks)
-    std = frames.std(axis=0)
-    return frames.mean(axis=0), np.where(std > 1e-6, std, 1.0)
-
-
-def batch_sequences(tracks: list[np.ndarray], steps: int) -> dict[str, np.ndarray]:
-    """The temporal model's inputs: ``sequences`` (clips, steps, regions, 256) zero-padded (or resampled
-    when longer than ``steps``) and ``lengths`` (clips,) the real steps of each."""
-    sequences, lengths = zip(*(_sequence(track, steps) for track in tracks), strict=True)
-    return {"sequences": np.stack(sequences).astype(np.float32), "lengths": np.asarray(lengths, dtype=np.int32)}
 
 
 def train_temporal(
@@ -503,15 +376,17 @@ def train_temporal(
         raise AssertionError(f"fold {fold.name}: the test subject reached the training data")
 
     train_tracks = load_sequences(features_path, train.sample_id)
-    mean, std = normalisation(train_tracks)  # training split only
+    mean, std = inputs.normalisation(train_tracks)  # training split only
     if out.get("normalisation"):
         Path(out["normalisation"]).parent.mkdir(parents=True, exist_ok=True)
         with open(out["normalisation"], "wb") as handle:  # np.savez would add .npz to another suffix
             np.savez(handle, mean=mean.astype(np.float32), std=std.astype(np.float32))
     steps = temporal["steps"]
 
-    def inputs(table: pd.DataFrame) -> dict[str, np.ndarray]:
-        return batch_sequences(standardise(load_sequences(features_path, table.sample_id), mean, std), steps)
+    def sequences_of(table: pd.DataFrame) -> dict[str, np.ndarray]:
+        return inputs.batch_sequences(
+            inputs.standardise(load_sequences(features_path, table.sample_id), mean, std), steps
+        )
 
     targets = np.array([list(classes).index(label) for label in train.label])
     alpha = models.inverse_frequency_alpha(targets, len(classes))
@@ -527,9 +402,9 @@ def train_temporal(
     validation_data = None
     if len(validation):
         val_targets = np.array([list(classes).index(label) for label in validation.label])
-        validation_data = (inputs(validation), keras.utils.to_categorical(val_targets, len(classes)))
+        validation_data = (sequences_of(validation), keras.utils.to_categorical(val_targets, len(classes)))
     model.fit(
-        inputs(train),
+        sequences_of(train),
         keras.utils.to_categorical(targets, len(classes)),
         batch_size=temporal["batch_size"],
         epochs=temporal["epochs"],
@@ -541,7 +416,7 @@ def train_temporal(
     Path(out["model"]).parent.mkdir(parents=True, exist_ok=True)
     model.save(out["model"])
     # A test subject whose every clip preprocessing skipped has nothing to predict (the report lists why).
-    probabilities = model.predict(inputs(test), verbose=0) if len(test) else np.zeros((0, len(classes)))
+    probabilities = model.predict(sequences_of(test), verbose=0) if len(test) else np.zeros((0, len(classes)))
     predictions = pd.DataFrame(
         {
             "sample_id": test.sample_id,

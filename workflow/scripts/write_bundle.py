@@ -6,7 +6,7 @@ with runlog.to_file(snakemake.log[0]):
     classes = training.task_classes(settings)
     samples = datasets.read_table(snakemake.input.samples)
     fold = training.final_fold(training.usable_samples(samples, datasets.read_table(snakemake.input.report)))
-    manifest = bundle.write_bundle(
+    bundle.write_bundle(
         snakemake.params.out_dir,
         dict(zip(regions.REGION_NAMES, snakemake.input.spatial, strict=True)),
         snakemake.input.temporal,

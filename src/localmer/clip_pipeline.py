@@ -1,0 +1,144 @@
+"""One clip, in memory, from its frames to the patches the models see.
+
+The steps, in order (each a function of arrays and settings; nothing here reads or writes HDF5)::
+
+    select_frames        frame numbers the clip keeps (onset..offset, all, or n_frames resampled)
+    find_face            landmarks on the reference frame: the onset, else the next frames, else upsampling
+    alignment_matrices   one similarity transform per kept frame, and the aligned landmarks
+    align_clip           the kept frames warped to aligned grey faces (F, H, W) uint8
+    regions.region_boxes the six region boxes, from the reference frame's aligned landmarks
+    clip_regions         each region of every face resized to its region size
+    clip_patches         ... and cut into m patches (F, m, h, w) uint8
+
+The workflow's stages (``localmer.preprocess``) run them subject by subject with HDF5 files between
+them; ``localmer predict`` and ``localmer inspect`` run them on one clip in memory. One code path, so a
+clip predicted is preprocessed exactly as a clip trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import landmarks, regions
+from .frames import ClipFrames, FrameError
+
+
+def select_frames(numbers: list[int], onset: int, offset: int, mode: str, n_frames: int) -> list[int]:
+    """Frame numbers a clip keeps: onset..offset (default), all frames, or n_frames evenly spaced over
+    onset..offset (nearest existing frame; frames may repeat when the clip is shorter than n_frames)."""
+    if mode == "all":
+        return list(numbers)
+    inside = [n for n in numbers if onset <= n <= offset]
+    if mode == "onset_offset":
+        return inside
+    if mode == "resample":
+        positions = np.linspace(0, len(inside) - 1, n_frames)
+        return [inside[int(round(p))] for p in positions]
+    raise ValueError(f"unknown frame selection {mode!r}")
+
+
+def _search_order(selected: list[int], onset: int, search_frames: int) -> list[int]:
+    """The reference (onset) frame first, then the next frames of the clip."""
+    start = next((i for i, n in enumerate(selected) if n >= onset), 0)
+    return selected[start : start + search_frames]
+
+
+def find_face(frames: ClipFrames, selected: list[int], onset: int, params: dict) -> dict:
+    """Landmarks of one clip (``params``: the ``preprocessing.landmarks`` settings).
+
+    The onset frame is searched first, then the ``search_frames`` kept frames after it, at each detector
+    upsampling in turn. Returns status ``ok`` with reference_frame, faces, upsample, score, box, roll_deg,
+    iod_px and ``landmarks``: (1, 68, 2) the reference geometry (strategy ``reference``) or (F, 68, 2) a
+    smoothed track of every kept frame (``per_frame``); or status ``skipped`` and the reason.
+    """
+    model, detect_width = params["model"], params["detect_width"]
+    candidates = _search_order(selected, onset, params["search_frames"])
+    images: dict[int, np.ndarray] = {}  # decoded lazily: usually the first candidate has the face
+    for upsample in params["upsample"]:
+        for number in candidates:
+            if number not in images:
+                images.update(frames.read([number]))
+            detection = landmarks.detect(images[number], upsample=upsample, model=model, detect_width=detect_width)
+            if detection is not None:
+                break
+        if detection is not None:
+            break
+    if detection is None:
+        reason = (
+            f"no face on frames {candidates[0]}..{candidates[-1]} ({len(candidates)} tried) "
+            f"at detector upsampling {params['upsample']}"
+        )
+        return {"status": "skipped", "reason": reason}
+    result = {
+        "status": "ok",
+        "reason": "",
+        "reference_frame": number,
+        "faces": detection.faces,
+        "upsample": detection.upsample,
+        "score": detection.score,
+        "box": detection.box,
+        "roll_deg": regions.roll_degrees(detection.landmarks),
+        "iod_px": regions.inter_ocular_distance(detection.landmarks),
+    }
+    if params["strategy"] == "reference":
+        result["landmarks"] = detection.landmarks[None]
+        return result
+    # per_frame: fit every kept frame (from the reference box when the detector misses), then smooth.
+    track, previous = [], detection
+    for _, image in frames.read(selected):
+        found = landmarks.detect(image, upsample=detection.upsample, model=model, detect_width=detect_width) or previous
+        track.append(found.landmarks)
+        previous = found
+    result["landmarks"] = landmarks.smooth(np.stack(track), params["smoothing_frames"])
+    return result
+
+
+def alignment_matrices(track: np.ndarray, n_frames: int, alignment: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per kept frame, the (2, 3) float32 transform frame -> aligned face and the (68, 2) float32 aligned
+    landmarks, from ``find_face``'s landmarks: one geometry (computed once, repeated for the ``n_frames``
+    frames) or one per frame. ``alignment``: the ``preprocessing.alignment`` settings."""
+    face_size = tuple(alignment["face_size"])
+    matrices = np.stack(
+        [regions.alignment_matrix(points, alignment["iod"], face_size, alignment["eye_position"]) for points in track]
+    )
+    aligned_points = np.stack([regions.transform_points(m, p) for m, p in zip(matrices, track, strict=True)])
+    if len(track) == 1:
+        matrices = np.repeat(matrices, n_frames, axis=0)
+        aligned_points = np.repeat(aligned_points, n_frames, axis=0)
+    return matrices, aligned_points
+
+
+def align_clip(
+    frames: ClipFrames, numbers: Sequence[int], matrices: np.ndarray, face_size: Sequence[int]
+) -> np.ndarray:
+    """The kept frames warped to aligned grey faces, (F, height, width) uint8 for ``face_size`` (width,
+    height). One source frame in memory at a time (SAMM frames are 2040x1088), each decoded once though
+    resampling may keep it more than once. FrameError when a frame's size differs from the first's."""
+    face_size = tuple(face_size)
+    faces = np.empty((len(numbers), face_size[1], face_size[0]), dtype=np.uint8)
+    positions: dict[int, list[int]] = {}
+    for i, number in enumerate(numbers):
+        positions.setdefault(number, []).append(i)
+    first_shape = None
+    for number, image in frames.read(sorted(positions)):
+        first_shape = image.shape if first_shape is None else first_shape
+        if image.shape != first_shape:
+            raise FrameError(
+                f"{frames.source}: frame {number} is {image.shape[1]}x{image.shape[0]} px, the clip's first "
+                f"frame {first_shape[1]}x{first_shape[0]}: every frame of a clip must have the same size"
+            )
+        for i in positions[number]:
+            faces[i] = regions.align(image, matrices[i], face_size)
+    return faces
+
+
+def clip_regions(faces: np.ndarray, boxes: dict, sizes: dict) -> dict[str, np.ndarray]:
+    """Each region's box of every aligned face resized to its size (width, height): {region: (F, h, w)}."""
+    return {name: regions.crop_frames(faces, boxes[name], sizes[name]) for name in regions.REGION_NAMES}
+
+
+def clip_patches(faces: np.ndarray, boxes: dict, sizes: dict, patches: int) -> dict[str, np.ndarray]:
+    """The six regions of every aligned face cut into ``patches`` patches: {region: (F, m, h, w)} uint8."""
+    return {name: regions.cut_patches(crops, patches) for name, crops in clip_regions(faces, boxes, sizes).items()}

@@ -1,0 +1,49 @@
+"""TensorFlow set-up of a process: threads, seeds and determinism, GPU memory, native bfloat16.
+
+Kept apart from training so that ``localmer predict`` sets TensorFlow up without importing the
+training code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def configure_tensorflow(threads: int, seed: int) -> None:
+    """One-job-per-core threading, repeatable CPU runs, and GPU memory growth when a GPU is present."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:
+        log.info("TensorFlow was already initialised in this process; its threading is kept")
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def cpu_has_bfloat16(cpuinfo: str) -> bool:
+    """Whether CPU flags (the text of ``/proc/cpuinfo``) include AVX512-BF16 or AMX-BF16."""
+    return bool(set(cpuinfo.split()) & {"avx512_bf16", "amx_bf16"})
+
+
+def native_bfloat16() -> bool:
+    """Whether bfloat16 arithmetic runs natively here: an NVIDIA GPU of compute capability >= 8.0 (Ampere
+    on), or a CPU with bfloat16 instructions. Elsewhere it is emulated, slower than float32."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        if tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0):
+            return True
+    try:
+        return cpu_has_bfloat16(Path("/proc/cpuinfo").read_text())
+    except OSError:  # not Linux: unknown, say so
+        return False
