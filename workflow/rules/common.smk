@@ -26,10 +26,10 @@ SYNTHETIC = config["synthetic"]
 SYNTHETIC_OUT = SYNTHETIC["out"]
 CORPUS_DONE = f"{SYNTHETIC_OUT}/corpus.json"
 # Conda environments per rule family (paths relative to the rule files; used with --sdm conda).
-ENV_DATA = "../envs/data.yaml"
-ENV_PREPROCESSING = "../envs/preprocessing.yaml"
-ENV_TRAINING = "../envs/training.yaml"
-ENV_REPORTING = "../envs/reporting.yaml"
+ENV_DATA = "../../envs/data.yaml"
+ENV_PREPROCESSING = "../../envs/preprocessing.yaml"
+ENV_TRAINING = "../../envs/training.yaml"
+ENV_REPORTING = "../../envs/reporting.yaml"
 REGIONS = list(localmer_regions.REGION_NAMES)
 
 
