@@ -43,7 +43,8 @@ def env_paths() -> dict[str, Path]:
 
 
 def rules() -> dict[str, dict]:
-    """rule name -> {'conda': ENV name, 'script': path} from the rule files (rules may sit in an if)."""
+    """rule name -> {'file', 'conda': ENV name, 'script': path, 'body': stripped lines} from the rule
+    files (rules may sit in an if)."""
     found = {}
     for path in sorted(RULES.glob("*.smk")):
         lines = path.read_text().splitlines()
@@ -62,6 +63,7 @@ def rules() -> dict[str, dict]:
                 "file": path.name,
                 "conda": directive.get("conda:"),
                 "script": (path.parent / script).resolve() if script else None,
+                "body": body,
             }
     return found
 
