@@ -31,4 +31,4 @@ lint: $(VENV)/.test-installed
 	$(BIN)/snakemake --lint
 
 clean:
-	rm -rf results/synthetic results/full logs benchmarks/out .snakemake
+	rm -rf results/synthetic results/full logs .snakemake

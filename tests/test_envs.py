@@ -1,20 +1,29 @@
-"""Conda environments: every env file parses, pins its versions, and names every third-party module the
-rules using it import. Conda channels are not reachable here, so `--sdm conda` itself cannot run in the
-tests; the module lists are derived from the code (each rule's script and the localmer modules it
-reaches, function-level imports included), not copied by hand."""
+"""Conda environments and the software stack: every env file parses, names every third-party module the
+rules using it import, and pins the versions of envs/stack.yaml, as pyproject.toml does (so `--sdm conda`
+and the venv run the same libraries). Conda channels are not reachable here, so `--sdm conda` itself
+cannot run in the tests; the module lists are derived from the code (each rule's script and the localmer
+modules it reaches, function-level imports included), not copied by hand."""
 
 from __future__ import annotations
 
 import ast
 import re
 import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 RULES = REPO / "workflow" / "rules"
+ENVS = REPO / "envs"
+STACK = yaml.safe_load((ENVS / "stack.yaml").read_text())
+ENV_FILES = sorted(path for path in ENVS.glob("*.yaml") if path.name != "stack.yaml")
 PACKAGE = REPO / "src" / "localmer"
 # Import name -> the package that provides it, where the two differ.
 PROVIDER = {
@@ -34,7 +43,8 @@ def env_paths() -> dict[str, Path]:
 
 
 def rules() -> dict[str, dict]:
-    """rule name -> {'conda': ENV name, 'script': path} from the rule files (rules may sit in an if)."""
+    """rule name -> {'file', 'conda': ENV name, 'script': path, 'body': stripped lines} from the rule
+    files (rules may sit in an if)."""
     found = {}
     for path in sorted(RULES.glob("*.smk")):
         lines = path.read_text().splitlines()
@@ -53,6 +63,7 @@ def rules() -> dict[str, dict]:
                 "file": path.name,
                 "conda": directive.get("conda:"),
                 "script": (path.parent / script).resolve() if script else None,
+                "body": body,
             }
     return found
 
@@ -134,12 +145,105 @@ def test_every_rule_has_a_conda_env_that_exists():
         assert envs[rule["conda"]].exists(), envs[rule["conda"]]
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "workflow" / "envs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_env_file_belongs_to_an_env_of_common_smk():
+    assert set(ENV_FILES) == set(env_paths().values())
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
 def test_env_files_parse_use_conda_forge_only_and_pin_versions(path):
     env = yaml.safe_load(path.read_text())
     assert env["channels"] == ["conda-forge", "nodefaults"]
-    packages = env_packages(path)
-    assert packages["python"] == "3.11"
+    env_packages(path)  # every dependency pinned
+
+
+def conda_name(library: str) -> str:
+    return STACK["libraries"][library].get("conda", library)
+
+
+def pypi_names(library: str) -> list[str]:
+    return [canonicalize_name(name) for name in STACK["libraries"][library].get("pypi", [library])]
+
+
+def pinned_series(specifier: str) -> str | None:
+    """ "==2.4.*" -> "2.4", "==0.3.0" -> "0.3.0"; None for anything else (a range, several clauses)."""
+    match = re.fullmatch(r"==([0-9][0-9.]*?)(\.\*)?", specifier)
+    return match.group(1) if match else None
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
+def test_env_files_pin_the_stack_versions(path):
+    env = yaml.safe_load(path.read_text())
+    wrong = []
+    from_pypi = {name for name, entry in STACK["libraries"].items() if entry.get("conda") == "pip"}
+    by_conda_name = {conda_name(name): name for name in STACK["libraries"] if name not in from_pypi}
+    for dependency in env["dependencies"]:
+        if isinstance(dependency, dict):  # the pip section: exactly the libraries the stack says come from PyPI
+            for line in dependency["pip"]:
+                requirement = Requirement(line)
+                library = next((n for n in from_pypi if canonicalize_name(requirement.name) in pypi_names(n)), None)
+                if library is None:
+                    wrong.append(f"pip: {line}: not a library that envs/stack.yaml installs from PyPI (conda: pip)")
+                elif pinned_series(str(requirement.specifier)) != STACK["libraries"][library]["version"]:
+                    wrong.append(f"pip: {line}: expected =={STACK['libraries'][library]['version']}.*")
+            continue
+        name, _, version = dependency.partition("=")
+        expected = {"python": STACK["python"], "pip": STACK["pip"]}.get(name)
+        if expected is None and name in by_conda_name:
+            expected = STACK["libraries"][by_conda_name[name]]["version"]
+        if expected is None:
+            wrong.append(f"{dependency}: not in envs/stack.yaml (add the library there, with its conda name)")
+        elif version != expected:
+            wrong.append(f"{dependency}: envs/stack.yaml says {name}={expected}")
+    assert not wrong, f"{path.name}:\n" + "\n".join(wrong)
+
+
+def pyproject_requirements() -> list[Requirement]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    lines = project["dependencies"] + project["optional-dependencies"]["cpu"] + project["optional-dependencies"]["cuda"]
+    return [Requirement(line) for line in lines]
+
+
+def test_pyproject_pins_the_stack_versions():
+    requirements = {canonicalize_name(r.name): r for r in pyproject_requirements()}
+    wrong = []
+    for library, entry in STACK["libraries"].items():
+        present = [name for name in pypi_names(library) if name in requirements]
+        if not present:
+            wrong.append(f"{library}: none of {pypi_names(library)} is a dependency in pyproject.toml")
+        for name in present:
+            specifier = str(requirements[name].specifier)
+            if pinned_series(specifier) != entry["version"]:
+                wrong.append(f"{name}: pyproject.toml says {specifier}, expected =={entry['version']}.*")
+    requires_python = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert f"{STACK['python']}.0" in SpecifierSet(requires_python), requires_python
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_conda_envs_install_from_pypi_only_what_the_stack_says_and_why():
+    for library, entry in STACK["libraries"].items():
+        if entry.get("conda") == "pip":
+            assert entry.get("reason"), f"envs/stack.yaml: {library} comes from PyPI in the envs; say why (reason)"
+        else:
+            assert "reason" not in entry, f"envs/stack.yaml: {library}: reason is only for conda: pip"
+
+
+def test_the_environment_running_the_tests_is_the_stack():
+    """The venv (pip install -e .[cpu,test]) runs the stack's versions: what pyproject pins, installed."""
+    assert ".".join(map(str, sys.version_info[:2])) == STACK["python"]
+    wrong = []
+    for library, entry in STACK["libraries"].items():
+        installed = {}
+        for name in pypi_names(library):
+            try:
+                installed[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+        if not installed:
+            wrong.append(f"{library}: none of {pypi_names(library)} is installed")
+        for name, version in installed.items():
+            if not (version == entry["version"] or version.startswith(entry["version"] + ".")):
+                wrong.append(f"{name} {version} is installed; envs/stack.yaml says {entry['version']}")
+    assert not wrong, "\n".join(wrong)
 
 
 def test_every_env_names_the_third_party_modules_its_rules_import():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,11 +28,39 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO
+from test_envs import rules
 from test_workflow import SNAKEMAKE, small_config
 
 PACKAGES = {"munge": "/usr/sbin/munged", "slurmctld": "/usr/sbin/slurmctld", "slurmd": "/usr/sbin/slurmd"}
 CLIENT = "/usr/bin/sbatch"  # slurm-client
 GPU_RULES = ("train_spatial", "export_features", "train_temporal")
+
+
+def test_exactly_the_gpu_rules_declare_a_gpu():
+    """What the SLURM run below checks on the submitted jobs, checked on the rule files."""
+    assert {name for name, rule in rules().items() if "gpu=1," in rule["body"]} == set(GPU_RULES)
+
+
+def test_the_slurm_profile_gives_jobs_its_default_resources_and_threads_decide_cpus(tmp_path):
+    """A dry run through the profile (no cluster needed): the workflow profile applies too, whatever
+    the working directory, and rules without resources of their own get the profile's defaults."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    result = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(tmp_path), "--profile", str(REPO / "profiles" / "slurm"), "-n"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    assert "workflow specific profile" in out and str(Path("profiles") / "default") in out
+    jobs = {block.split(":")[0]: block for block in re.split(r"\n(?:rule|checkpoint) ", out)[1:]}
+    defaults = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())["default-resources"]
+    assert "cpus_per_task" not in defaults  # --cpus-per-task follows each rule's threads
+    for resource in ("mem_mb", "runtime"):
+        assert f"{resource}={defaults[resource]}" in jobs["build_index"], jobs["build_index"]
+    assert "threads: 2" in jobs["synthesize_corpus"]
 
 
 def run(*command: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:

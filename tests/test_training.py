@@ -45,16 +45,6 @@ def test_folds_hold_out_one_subject_and_carve_validation_from_training():
         training.make_folds(subjects[:3], validation_subjects=2)
 
 
-def test_stage_settings_keep_temporal_settings_out_of_the_spatial_stage(tiny_preprocessed):
-    cfg = settings(tiny_preprocessed)
-    spatial = training.stage_settings(cfg, "spatial")
-    changed = json.loads(json.dumps(cfg))
-    changed["training"]["temporal"]["learning_rate"] = 0.1
-    changed["model"]["temporal_se"] = False
-    assert training.stage_settings(changed, "spatial") == spatial
-    assert training.stage_settings(changed, "temporal") != training.stage_settings(cfg, "temporal")
-
-
 @pytest.fixture(scope="module")
 def one_fold(tiny_preprocessed, tmp_path_factory):
     """Every stage of the first fold, for real (1-2 epochs)."""

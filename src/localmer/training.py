@@ -103,22 +103,6 @@ def patch_files_of(paths: Sequence[str]) -> dict[str, str]:
     return files
 
 
-TEMPORAL_ONLY = {"model": ("temporal_se",), "training": ("temporal",)}
-
-
-def stage_settings(experiment: dict, stage: str) -> dict:
-    """The part of an experiment's config a stage depends on, so that a change elsewhere does not
-    re-run it: the spatial stage (and feature export) ignores temporal settings; the temporal stage
-    sees everything (it depends on the features too)."""
-    settings = {key: experiment[key] for key in ("datasets", "task", "preprocessing", "model", "training")}
-    if stage == "spatial":
-        for section, keys in TEMPORAL_ONLY.items():
-            settings[section] = {k: v for k, v in settings[section].items() if k not in keys}
-    elif stage != "temporal":
-        raise ValueError(f"unknown stage {stage!r}")
-    return settings
-
-
 def prepare_fold_job(samples_path: str, report_path: str, fold_name: str, settings: dict, threads: int):
     """What every per-fold job starts with: TensorFlow set up, the usable samples, the fold."""
     tfsetup.configure_tensorflow(threads, settings["training"]["seed"])

@@ -13,7 +13,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (LOCALMER_SRC, os.enviro
 from localmer import config as localmer_config  # noqa: E402
 from localmer import preprocess as localmer_preprocess  # noqa: E402
 from localmer import regions as localmer_regions  # noqa: E402
-from localmer import training as localmer_training  # noqa: E402
+from localmer import stages as localmer_stages  # noqa: E402
 
 # Fill defaults and check every key (config/config.yaml against workflow/schemas/config.schema.yaml,
 # then the semantic checks: paths exist, names unique, experiments valid).
@@ -25,80 +25,50 @@ RESULTS = config["results"]
 SYNTHETIC = config["synthetic"]
 SYNTHETIC_OUT = SYNTHETIC["out"]
 CORPUS_DONE = f"{SYNTHETIC_OUT}/corpus.json"
+PREPROCESS = f"{RESULTS}/preprocess"
 # Conda environments per rule family (paths relative to the rule files; used with --sdm conda).
-ENV_DATA = "../envs/data.yaml"
-ENV_PREPROCESSING = "../envs/preprocessing.yaml"
-ENV_TRAINING = "../envs/training.yaml"
-ENV_REPORTING = "../envs/reporting.yaml"
+ENV_DATA = "../../envs/data.yaml"
+ENV_PREPROCESSING = "../../envs/preprocessing.yaml"
+ENV_TRAINING = "../../envs/training.yaml"
+ENV_REPORTING = "../../envs/reporting.yaml"
 REGIONS = list(localmer_regions.REGION_NAMES)
+# Every experiment's configuration (base config with its overrides merged, validated), built once.
+EXPERIMENTS = {name: localmer_config.experiment(config, name, base_dir=os.getcwd()) for name in config["experiments"]}
 
 
 def experiment_config(name):
-    return localmer_config.experiment(config, name, base_dir=os.getcwd())
+    if name not in EXPERIMENTS:
+        raise localmer_config.ConfigError(f"unknown experiment {name!r}; defined: {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
 
 
-def _under_synthetic(path):
-    out = Path(SYNTHETIC_OUT).resolve()
-    path = Path(path).resolve()
-    return path == out or out in path.parents
-
-
-def dataset_inputs(wildcards):
-    """The files an experiment's index reads; corpus paths resolve to the synthesize_corpus output."""
-    experiment = experiment_config(wildcards.experiment)
-    paths = [d[k] for d in experiment["datasets"] for k in ("root", "annotations") if d.get(k)]
-    if experiment["task"].get("ground_truth"):
-        paths.append(experiment["task"]["ground_truth"])
-    inputs = []
-    for path in paths:
-        target = CORPUS_DONE if SYNTHETIC["enabled"] and _under_synthetic(path) else path
-        if target not in inputs:
-            inputs.append(target)
-    return inputs
-
-
-# Preprocessed files live in folders named by a digest of the settings each stage depends on
-# (localmer.preprocess.stage_keys), so experiments share them and a patch-count change re-runs only
-# cropping. KEY_EXPERIMENT maps a key to one experiment that has it (all such experiments have the
-# same samples and settings for that stage). Experiments being run come first, in config order: the
-# key's jobs read that experiment's sample index, and one outside the run would leave changed frames
+# Preprocessed files live in folders named by a stage key, a digest of the settings that stage depends
+# on (localmer.preprocess.stage_keys), so experiments share them and a patch-count change re-runs only
+# cropping. A stage key's jobs read the sample index of one experiment that has that key
+# (EXPERIMENT_OF_STAGE_KEY; all such experiments have the same samples and settings for that stage).
+# Experiments being run come first, in config order: one outside the run would leave changed frames
 # undetected (its index is a checkpoint the run never settles). Changing `run` can thus move a key to
 # another experiment's (identical) index, which re-runs preprocessing once.
-STAGE_KEYS = {name: localmer_preprocess.stage_keys(experiment_config(name)) for name in config["experiments"]}
-KEY_EXPERIMENT = {}
-for _name in sorted(config["experiments"], key=lambda name: name not in config["run"]):
-    for _key in STAGE_KEYS[_name].values():
-        KEY_EXPERIMENT.setdefault(_key, _name)
-PREPROCESS = f"{RESULTS}/preprocess"
+STAGE_KEYS = {name: localmer_preprocess.stage_keys(experiment) for name, experiment in EXPERIMENTS.items()}
+EXPERIMENT_OF_STAGE_KEY = {}
+for _name in sorted(EXPERIMENTS, key=lambda name: name not in config["run"]):
+    for _stage_key in STAGE_KEYS[_name].values():
+        EXPERIMENT_OF_STAGE_KEY.setdefault(_stage_key, _name)
 
 
 wildcard_constraints:
     experiment=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    key=r"[0-9a-f]{10}",
+    stage_key=r"[0-9a-f]{10}",
     subject=r"[a-z][a-z0-9_]*/[^/]+",
     fold=r"final|[a-z][a-z0-9_]*/[^/]+",  # final: the all-subjects models of a bundle
     region="|".join(localmer_regions.REGION_NAMES),
     part=r"[A-Za-z0-9_]+",
 
 
-def spatial_settings(wildcards):
-    return localmer_training.stage_settings(experiment_config(wildcards.experiment), "spatial")
-
-
-def temporal_settings(wildcards):
-    return localmer_training.stage_settings(experiment_config(wildcards.experiment), "temporal")
-
-
-def key_experiment(wildcards):
-    return KEY_EXPERIMENT[wildcards.key]
-
-
-def key_samples(wildcards):
-    return f"{RESULTS}/{KEY_EXPERIMENT[wildcards.key]}/samples.tsv"
-
-
-def key_preprocessing(wildcards):
-    return experiment_config(KEY_EXPERIMENT[wildcards.key])["preprocessing"]
+def _under_synthetic(path):
+    out = Path(SYNTHETIC_OUT).resolve()
+    path = Path(path).resolve()
+    return path == out or out in path.parents
 
 
 def samples_of(experiment):
@@ -113,9 +83,61 @@ def subjects_of(experiment):
     return sorted(samples_of(experiment).subject.unique())
 
 
-def subject_frames(wildcards):
+def preprocessed_file(experiment, stage, subject):
+    """A subject's file of a preprocessing stage (landmarks, aligned, patches), as the experiment has it."""
+    return f"{PREPROCESS}/{stage}-{STAGE_KEYS[experiment][stage]}/{subject}.h5"
+
+
+# ------------------------------------------------------------------ input functions and params
+
+
+def get_experiment_config(wildcards):
+    return experiment_config(wildcards.experiment)
+
+
+def experiment_setting(*keys):
+    """An input or params function: the value at ``keys`` of the job's experiment config, e.g.
+    experiment_setting("model", "region_labels")."""
+
+    def setting(wildcards):
+        value = get_experiment_config(wildcards)
+        for key in keys:
+            value = value[key]
+        return value
+
+    return setting
+
+
+def get_dataset_inputs(wildcards):
+    """The files an experiment's index reads; corpus paths resolve to the synthesize_corpus output."""
+    experiment = experiment_config(wildcards.experiment)
+    paths = [d[k] for d in experiment["datasets"] for k in ("root", "annotations") if d.get(k)]
+    if experiment["task"].get("ground_truth"):
+        paths.append(experiment["task"]["ground_truth"])
+    inputs = []
+    for path in paths:
+        target = CORPUS_DONE if SYNTHETIC["enabled"] and _under_synthetic(path) else path
+        if target not in inputs:
+            inputs.append(target)
+    return inputs
+
+
+def get_stage_experiment(wildcards):
+    """The experiment whose sample index serves a preprocessing job's stage key."""
+    return EXPERIMENT_OF_STAGE_KEY[wildcards.stage_key]
+
+
+def get_stage_samples(wildcards):
+    return f"{RESULTS}/{get_stage_experiment(wildcards)}/samples.tsv"
+
+
+def get_stage_preprocessing(wildcards):
+    return experiment_config(get_stage_experiment(wildcards))["preprocessing"]
+
+
+def get_subject_frames(wildcards):
     """Every frame file (or video) of a subject: touching one re-runs only that subject's preprocessing."""
-    samples = samples_of(KEY_EXPERIMENT[wildcards.key])
+    samples = samples_of(get_stage_experiment(wildcards))
     files = []
     for sample in samples[samples.subject == wildcards.subject].itertuples():
         if sample.frames:
@@ -125,22 +147,74 @@ def subject_frames(wildcards):
     return files
 
 
-def region_sizes_input(wildcards):
-    """region_sizes.json only when a region size is auto (it depends on every subject of the key)."""
-    table = localmer_preprocess.regions.load_region_table(key_preprocessing(wildcards)["regions"])
+def get_subject_landmarks(wildcards):
+    return preprocessed_file(get_stage_experiment(wildcards), "landmarks", wildcards.subject)
+
+
+def get_subject_aligned(wildcards):
+    return preprocessed_file(get_stage_experiment(wildcards), "aligned", wildcards.subject)
+
+
+def get_stage_aligned(wildcards):
+    """Every subject's aligned faces (region sizes are measured over all of them)."""
+    experiment = get_stage_experiment(wildcards)
+    return [preprocessed_file(experiment, "aligned", subject) for subject in subjects_of(experiment)]
+
+
+def get_region_sizes(wildcards):
+    """region_sizes.json only when a region size is auto (it depends on every subject of the stage key)."""
+    table = localmer_regions.load_region_table(get_stage_preprocessing(wildcards)["regions"])
     if any(spec["size"] == "auto" for spec in table.values()):
-        return [f"{PREPROCESS}/patches-{wildcards.key}/region_sizes.json"]
+        return [f"{PREPROCESS}/patches-{wildcards.stage_key}/region_sizes.json"]
     return []
 
 
-def experiment_patches(wildcards):
-    keys = STAGE_KEYS[wildcards.experiment]
+def get_qc_inputs(wildcards):
+    return {
+        stage: preprocessed_file(wildcards.experiment, stage, wildcards.subject) for stage in ("aligned", "patches")
+    }
+
+
+def get_experiment_patches(wildcards):
+    return [preprocessed_file(wildcards.experiment, "patches", s) for s in subjects_of(wildcards.experiment)]
+
+
+def get_preprocessing_outputs(wildcards):
+    """Every subject's landmarks, patches and QC sheet of an experiment."""
     subjects = subjects_of(wildcards.experiment)
     return {
-        "landmarks": [f"{PREPROCESS}/landmarks-{keys['landmarks']}/{s}.h5" for s in subjects],
-        "patches": [f"{PREPROCESS}/patches-{keys['patches']}/{s}.h5" for s in subjects],
+        "landmarks": [preprocessed_file(wildcards.experiment, "landmarks", s) for s in subjects],
+        "patches": get_experiment_patches(wildcards),
         "qc": [f"{RESULTS}/{wildcards.experiment}/qc/{s}.png" for s in subjects],
     }
+
+
+def get_spatial_settings(wildcards):
+    return localmer_stages.stage_settings(experiment_config(wildcards.experiment), localmer_stages.SPATIAL)
+
+
+def get_temporal_settings(wildcards):
+    return localmer_stages.stage_settings(experiment_config(wildcards.experiment), localmer_stages.TEMPORAL)
+
+
+def get_fold_predictions(wildcards):
+    """The test predictions of every LOSO fold (one per subject)."""
+    return [
+        f"{RESULTS}/{wildcards.experiment}/folds/{subject}/predictions.tsv"
+        for subject in subjects_of(wildcards.experiment)
+    ]
+
+
+def get_training_histories(wildcards):
+    folds = f"{RESULTS}/{wildcards.experiment}/folds"
+    subjects = subjects_of(wildcards.experiment)
+    return {
+        "spatial": [f"{folds}/{s}/spatial/{region}.history.tsv" for s in subjects for region in REGIONS],
+        "temporal": [f"{folds}/{s}/temporal.history.tsv" for s in subjects],
+    }
+
+
+# ------------------------------------------------------------------ targets and messages
 
 
 def final_outputs():

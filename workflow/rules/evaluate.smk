@@ -3,10 +3,7 @@
 
 rule evaluate:
     input:
-        lambda wildcards: [
-            f"{RESULTS}/{wildcards.experiment}/folds/{subject}/predictions.tsv"
-            for subject in subjects_of(wildcards.experiment)
-        ],
+        get_fold_predictions,
     output:
         predictions=f"{RESULTS}/{{experiment}}/predictions.tsv",
         metrics=f"{RESULTS}/{{experiment}}/metrics.json",
@@ -26,16 +23,12 @@ rule evaluate:
             labels={"experiment": "{experiment}", "part": "{part}"},
         ),
     params:
-        bootstrap=lambda wildcards: experiment_config(wildcards.experiment)["evaluation"]["bootstrap"],
-        seed=lambda wildcards: experiment_config(wildcards.experiment)["training"]["seed"],
+        bootstrap=experiment_setting("evaluation", "bootstrap"),
+        seed=experiment_setting("training", "seed"),
     log:
         "logs/{experiment}/evaluate.log",
     conda:
         ENV_REPORTING
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     script:
         "../scripts/evaluate.py"
 
@@ -57,25 +50,13 @@ rule ablation_table:
         "logs/ablation_table.log",
     conda:
         ENV_REPORTING
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
         "../scripts/ablation_table.py"
 
 
 rule training_curves:
     input:
-        spatial=lambda wildcards: [
-            f"{RESULTS}/{wildcards.experiment}/folds/{subject}/spatial/{region}.history.tsv"
-            for subject in subjects_of(wildcards.experiment)
-            for region in REGIONS
-        ],
-        temporal=lambda wildcards: [
-            f"{RESULTS}/{wildcards.experiment}/folds/{subject}/temporal.history.tsv"
-            for subject in subjects_of(wildcards.experiment)
-        ],
+        unpack(get_training_histories),
     output:
         report(
             f"{RESULTS}/{{experiment}}/training_curves.png",
@@ -87,10 +68,6 @@ rule training_curves:
         "logs/{experiment}/training_curves.log",
     conda:
         ENV_REPORTING
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
         "../scripts/training_curves.py"
 
@@ -104,14 +81,10 @@ rule record_config:
             labels={"experiment": "{experiment}"},
         ),
     params:
-        config=lambda wildcards: experiment_config(wildcards.experiment),
+        config=get_experiment_config,
     log:
         "logs/{experiment}/record_config.log",
     conda:
         ENV_DATA
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
     script:
         "../scripts/record_config.py"

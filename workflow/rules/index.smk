@@ -3,7 +3,7 @@
 
 checkpoint build_index:
     input:
-        dataset_inputs,
+        get_dataset_inputs,
     output:
         samples=f"{RESULTS}/{{experiment}}/samples.tsv",
         excluded=f"{RESULTS}/{{experiment}}/excluded.tsv",
@@ -15,15 +15,11 @@ checkpoint build_index:
             labels={"experiment": "{experiment}"},
         ),
     params:
-        datasets=lambda wildcards: experiment_config(wildcards.experiment)["datasets"],
-        task=lambda wildcards: experiment_config(wildcards.experiment)["task"],
+        datasets=experiment_setting("datasets"),
+        task=experiment_setting("task"),
     log:
         "logs/{experiment}/build_index.log",
     conda:
         ENV_DATA
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     script:
         "../scripts/build_index.py"

@@ -4,44 +4,38 @@
 
 rule detect_landmarks:
     input:
-        samples=key_samples,
-        frames=subject_frames,
+        samples=get_stage_samples,
+        frames=get_subject_frames,
     output:
-        f"{PREPROCESS}/landmarks-{{key}}/{{subject}}.h5",
+        f"{PREPROCESS}/landmarks-{{stage_key}}/{{subject}}.h5",
     params:
-        preprocessing=key_preprocessing,
+        preprocessing=get_stage_preprocessing,
     log:
-        "logs/preprocess/landmarks-{key}/{subject}.log",
+        "logs/preprocess/landmarks-{stage_key}/{subject}.log",
     benchmark:
-        "benchmarks/out/preprocess/landmarks-{key}/{subject}.tsv"
+        "logs/benchmarks/preprocess/landmarks-{stage_key}/{subject}.tsv"
     conda:
         ENV_PREPROCESSING
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=30,
     script:
         "../scripts/detect_landmarks.py"
 
 
 rule align_faces:
     input:
-        samples=key_samples,
-        frames=subject_frames,
-        landmarks=lambda wildcards: f"{PREPROCESS}/landmarks-{STAGE_KEYS[key_experiment(wildcards)]['landmarks']}/{wildcards.subject}.h5",
+        samples=get_stage_samples,
+        frames=get_subject_frames,
+        landmarks=get_subject_landmarks,
     output:
-        f"{PREPROCESS}/aligned-{{key}}/{{subject}}.h5",
+        f"{PREPROCESS}/aligned-{{stage_key}}/{{subject}}.h5",
     params:
-        preprocessing=key_preprocessing,
+        preprocessing=get_stage_preprocessing,
     log:
-        "logs/preprocess/aligned-{key}/{subject}.log",
+        "logs/preprocess/aligned-{stage_key}/{subject}.log",
     benchmark:
-        "benchmarks/out/preprocess/aligned-{key}/{subject}.tsv"
+        "logs/benchmarks/preprocess/aligned-{stage_key}/{subject}.tsv"
     conda:
         ENV_PREPROCESSING
-    threads: 1
     resources:
-        mem_mb=2000,
         runtime=60,
     script:
         "../scripts/align_faces.py"
@@ -49,54 +43,42 @@ rule align_faces:
 
 rule measure_regions:
     input:
-        samples=key_samples,
-        aligned=lambda wildcards: [
-            f"{PREPROCESS}/aligned-{STAGE_KEYS[key_experiment(wildcards)]['aligned']}/{subject}.h5"
-            for subject in subjects_of(key_experiment(wildcards))
-        ],
+        samples=get_stage_samples,
+        aligned=get_stage_aligned,
     output:
-        f"{PREPROCESS}/patches-{{key}}/region_sizes.json",
+        f"{PREPROCESS}/patches-{{stage_key}}/region_sizes.json",
     params:
-        preprocessing=key_preprocessing,
+        preprocessing=get_stage_preprocessing,
     log:
-        "logs/preprocess/patches-{key}/measure_regions.log",
+        "logs/preprocess/patches-{stage_key}/measure_regions.log",
     conda:
         ENV_PREPROCESSING
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
     script:
         "../scripts/measure_regions.py"
 
 
 rule crop_regions:
     input:
-        samples=key_samples,
-        aligned=lambda wildcards: f"{PREPROCESS}/aligned-{STAGE_KEYS[key_experiment(wildcards)]['aligned']}/{wildcards.subject}.h5",
-        sizes=region_sizes_input,
+        samples=get_stage_samples,
+        aligned=get_subject_aligned,
+        sizes=get_region_sizes,
     output:
-        f"{PREPROCESS}/patches-{{key}}/{{subject}}.h5",
+        f"{PREPROCESS}/patches-{{stage_key}}/{{subject}}.h5",
     params:
-        preprocessing=key_preprocessing,
+        preprocessing=get_stage_preprocessing,
     log:
-        "logs/preprocess/patches-{key}/{subject}.log",
+        "logs/preprocess/patches-{stage_key}/{subject}.log",
     benchmark:
-        "benchmarks/out/preprocess/patches-{key}/{subject}.tsv"
+        "logs/benchmarks/preprocess/patches-{stage_key}/{subject}.tsv"
     conda:
         ENV_PREPROCESSING
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
     script:
         "../scripts/crop_regions.py"
 
 
 rule qc_subject:
     input:
-        aligned=lambda wildcards: f"{PREPROCESS}/aligned-{STAGE_KEYS[wildcards.experiment]['aligned']}/{wildcards.subject}.h5",
-        patches=lambda wildcards: f"{PREPROCESS}/patches-{STAGE_KEYS[wildcards.experiment]['patches']}/{wildcards.subject}.h5",
+        unpack(get_qc_inputs),
     output:
         report(
             f"{RESULTS}/{{experiment}}/qc/{{subject}}.png",
@@ -109,17 +91,13 @@ rule qc_subject:
         "logs/{experiment}/qc/{subject}.log",
     conda:
         ENV_PREPROCESSING
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     script:
         "../scripts/qc_subject.py"
 
 
 rule preprocessing_report:
     input:
-        unpack(experiment_patches),
+        unpack(get_preprocessing_outputs),
     output:
         report(
             f"{RESULTS}/{{experiment}}/preprocessing_report.tsv",
@@ -131,9 +109,5 @@ rule preprocessing_report:
         "logs/{experiment}/preprocessing_report.log",
     conda:
         ENV_PREPROCESSING
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     script:
         "../scripts/preprocessing_report.py"

@@ -18,12 +18,9 @@ if SYNTHETIC["enabled"]:
         log:
             "logs/synthesize_corpus.log",
         benchmark:
-            "benchmarks/out/synthesize_corpus.tsv"
+            "logs/benchmarks/synthesize_corpus.tsv"
         conda:
             ENV_DATA
         threads: 2
-        resources:
-            mem_mb=2000,
-            runtime=30,
         script:
             "../scripts/synthesize_corpus.py"

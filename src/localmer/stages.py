@@ -1,0 +1,78 @@
+"""Which settings each training stage depends on.
+
+A fold's spatial models, its feature export and everything after them depend on the *spatial* settings;
+the temporal model depends on all settings. The workflow hands each stage only its settings (rule
+params), so that changing a temporal-only key re-runs temporal training and not the spatial models.
+
+Every key of the config's ``model`` and ``training`` sections is classified in ``STAGE_OF_KEY``;
+``tests/test_stages.py`` holds the table to the schema. A key the table lacks is an error here, not a
+silent retraining of every spatial model.
+"""
+
+from __future__ import annotations
+
+SPATIAL = "spatial"
+TEMPORAL = "temporal"
+
+# The config sections a stage's settings are taken from; datasets, task and preprocessing reach the
+# spatial models whole.
+SECTIONS = ("datasets", "task", "preprocessing", "model", "training")
+CLASSIFIED_SECTIONS = ("model", "training")
+
+# Dotted key -> the first stage that depends on it: spatial (the spatial models, feature export and
+# everything after, the temporal model included) or temporal (the temporal model only).
+STAGE_OF_KEY = {
+    "model.input": SPATIAL,
+    "model.diff_range": SPATIAL,
+    "model.region_labels": SPATIAL,
+    "model.au_regions": SPATIAL,
+    "model.spatial_se": SPATIAL,
+    "model.temporal_se": TEMPORAL,
+    "model.se_ratio": SPATIAL,  # both models' SE bottleneck
+    "model.share_patch_cnn": SPATIAL,
+    "training.seed": SPATIAL,
+    "training.validation_subjects": SPATIAL,  # the folds
+    "training.focal_gamma": SPATIAL,  # both models' loss
+    "training.spatial.epochs": SPATIAL,
+    "training.spatial.batch_size": SPATIAL,
+    "training.spatial.learning_rate": SPATIAL,
+    "training.spatial.patience": SPATIAL,
+    "training.spatial.apex_window": SPATIAL,
+    "training.spatial.precision": SPATIAL,
+    "training.temporal.epochs": TEMPORAL,
+    "training.temporal.batch_size": TEMPORAL,
+    "training.temporal.learning_rate": TEMPORAL,
+    "training.temporal.patience": TEMPORAL,
+    "training.temporal.steps": TEMPORAL,
+}
+
+
+def _spatial_part(block: dict, prefix: str) -> dict:
+    """``block`` without its temporal-only keys; a sub-block whose keys all are temporal-only goes whole."""
+    kept = {}
+    for key, value in block.items():
+        path = f"{prefix}.{key}"
+        if path in STAGE_OF_KEY:
+            if STAGE_OF_KEY[path] == SPATIAL:
+                kept[key] = value
+        elif isinstance(value, dict):
+            part = _spatial_part(value, path)
+            if part:
+                kept[key] = part
+        else:
+            raise ValueError(
+                f"config key '{path}' is not classified in localmer.stages.STAGE_OF_KEY: add it as spatial "
+                "(the spatial models depend on it) or temporal (only the temporal model does)"
+            )
+    return kept
+
+
+def stage_settings(experiment: dict, stage: str) -> dict:
+    """The part of an experiment's config a stage depends on: the spatial stage (spatial models and
+    feature export) leaves out the temporal-only keys; the temporal stage sees everything (it depends on
+    the features too)."""
+    if stage not in (SPATIAL, TEMPORAL):
+        raise ValueError(f"unknown stage {stage!r}; expected {SPATIAL!r} or {TEMPORAL!r}")
+    settings = {section: experiment[section] for section in SECTIONS}
+    spatial = {section: _spatial_part(settings[section], section) for section in CLASSIFIED_SECTIONS}
+    return settings if stage == TEMPORAL else {**settings, **spatial}
