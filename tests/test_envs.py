@@ -68,23 +68,36 @@ def rules() -> dict[str, dict]:
     return found
 
 
-def imports_of(path: Path) -> tuple[set[str], set[str]]:
+def module_file(name: str) -> Path | None:
+    """The source file of localmer module ``name`` (dotted, e.g. localmer.datasets.common), or None."""
+    base = PACKAGE.parent.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.exists():
+            return path
+    return None
+
+
+def imports_of(path: Path, module: str | None = None) -> tuple[set[str], set[str]]:
     """(localmer modules, third-party top-level modules) a source file imports anywhere in it, plus
-    packages located with importlib.resources.files("name")."""
+    packages located with importlib.resources.files("name"). ``module`` is the file's own dotted name,
+    which relative imports start from; localmer modules come back dotted, each with its parent packages
+    (importing a submodule runs their __init__)."""
     local, third_party = set(), set()
+    package = (module if path.name == "__init__.py" else module.rpartition(".")[0]) if module else None
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level or node.module == "localmer":  # from . import x / from .x import y / from localmer ...
-                if node.module and node.module != "localmer":
-                    local.add(node.module.split(".")[-1])
-                else:
-                    local.update(alias.name for alias in node.names if (PACKAGE / f"{alias.name}.py").exists())
-                continue
-            names = [node.module]
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                names = [f"{base}.{node.module}" if node.module else base]
+            else:
+                names = [node.module]
+            # from package import submodule: the alias may be a module of its own.
+            names += [f"{names[0]}.{alias.name}" for alias in node.names if module_file(f"{names[0]}.{alias.name}")]
         elif (
             isinstance(node, ast.Call)
             and getattr(node.func, "attr", "") == "files"
@@ -96,7 +109,8 @@ def imports_of(path: Path) -> tuple[set[str], set[str]]:
         for name in names:
             top = name.split(".")[0]
             if top == "localmer":
-                local.update(name.split(".")[1:2])
+                parts = name.split(".")
+                local.update(".".join(parts[:i]) for i in range(2, len(parts) + 1) if module_file(".".join(parts[:i])))
             elif top not in sys.stdlib_module_names:
                 third_party.add(top)
     return local, third_party
@@ -110,7 +124,7 @@ def modules_needed(script: Path) -> set[str]:
     while local - seen:
         module = (local - seen).pop()
         seen.add(module)
-        more_local, more_needed = imports_of(PACKAGE / f"{module}.py")
+        more_local, more_needed = imports_of(module_file(module), module)
         local |= more_local
         needed |= more_needed
     return needed

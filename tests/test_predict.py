@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from localmer import bundle, config, frames, labels, predict, regions, tfsetup, training
+from localmer import bundle, config, frames, labels, predict, regions, stages, tfsetup, training
 from localmer.cli import main as cli
 from localmer.regions import REGION_NAMES
 
@@ -76,7 +76,7 @@ def trained_bundle(tiny_preprocessed, tmp_path_factory) -> dict:
         models,
         temporal["model"],
         temporal["normalisation"],
-        training.stage_settings(cfg, "temporal"),
+        stages.stage_settings(cfg, "temporal"),
         regions.load_region_table(cfg["preprocessing"]["regions"]),
         bundle.region_sizes_of(patch_files.values()),
         CLASSES,

@@ -63,7 +63,7 @@ def write_bundle(
     experiment: str = "",
 ) -> dict:
     """Copy the final models into ``out_dir`` and write ``bundle.json``. ``settings`` is the temporal
-    stage settings (``localmer.training.stage_settings``). Returns the bundle description (its content)."""
+    stage settings (``localmer.stages.stage_settings``). Returns the bundle description (its content)."""
     out = Path(out_dir)
     missing = sorted(set(REGION_NAMES) - set(spatial_models))
     if missing:

@@ -112,13 +112,13 @@ rule bundle:
         normalisation=f"{RESULTS}/{{experiment}}/folds/final/normalisation.npz",
         patches=get_experiment_patches,
     output:
-        manifest=f"{RESULTS}/{{experiment}}/bundle/bundle.json",
+        description=f"{RESULTS}/{{experiment}}/bundle/bundle.json",
         models=expand(f"{RESULTS}/{{{{experiment}}}}/bundle/spatial/{{region}}.keras", region=REGIONS),
         temporal=f"{RESULTS}/{{experiment}}/bundle/temporal.keras",
         normalisation=f"{RESULTS}/{{experiment}}/bundle/normalisation.npz",
     params:
         settings=get_temporal_settings,
-        out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
+        out_dir=lambda wildcards, output: os.path.dirname(output.description),
     log:
         "logs/{experiment}/bundle.log",
     conda:
