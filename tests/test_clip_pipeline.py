@@ -114,7 +114,7 @@ def test_predict_preprocesses_a_clip_into_the_stored_patches(description, clips)
         assert preprocessing_differences(prepared, clip["stored"]) == [], clip["stored"]["sample_id"]
 
 
-@pytest.mark.parametrize("representation", ["onset_diff", "raw"])
+@pytest.mark.parametrize("representation", sorted(inputs.REPRESENTATIONS))
 def test_predicts_spatial_inputs_are_what_training_fed_its_models(
     description, clips, tiny_preprocessed, representation
 ):
@@ -148,7 +148,7 @@ def test_the_comparison_catches_a_changed_setting_a_shifted_onset_and_one_pixel(
     patches[1, 0, 0, 0] = onset_value if value != onset_value else onset_value ^ 1
     changed = {**prepared, "patches": {**prepared["patches"], "mouth": patches}}
     assert preprocessing_differences(changed, stored) == ["patches/mouth"]
-    for representation in ("onset_diff", "raw"):
+    for representation in sorted(inputs.REPRESENTATIONS):
         setting = with_model_input(description, representation)
         expected = training_inputs(tiny_preprocessed, setting["model"], "mouth")[clip["row"]]
         assert predicted_inputs(setting, span, prepared, "mouth").tobytes() == expected.tobytes()
