@@ -1,9 +1,9 @@
 """Configuration: load, fill defaults, validate, resolve experiments.
 
 One implementation serves the workflow (``workflow/rules/common.smk``) and the CLI. The schema is the
-package's ``config.schema.yaml`` (``workflow/schemas/config.schema.yaml`` links to it); the dataset kinds,
-task names and model inputs it allows, and which kinds need an annotation file, come from the registries
-(``localmer.datasets.registry``, ``localmer.tasks.registry``, ``localmer.inputs.REPRESENTATIONS``).
+package's ``config.schema.yaml`` (``workflow/schemas/config.schema.yaml`` links to it); the dataset kinds
+and task names it allows, and which kinds need an annotation file, come from the registries
+(``localmer.datasets.registry``, ``localmer.tasks.registry``).
 Every problem is reported with the dotted key that holds it and what is allowed there.
 """
 
@@ -27,22 +27,24 @@ class ConfigError(ValueError):
 
 
 def schema() -> dict:
-    """The config schema, its dataset ``kind``, ``task.name`` and ``model.input`` values those of the registries."""
+    """The config schema, its dataset ``kind`` and ``task.name`` values those of the registries.
+
+    ``model.input`` keeps its list in the schema file: the input registry (``localmer.inputs``) belongs
+    to training (h5py, TensorFlow), which the data rules' environment has not; a test holds the two equal.
+    """
     # The registries import the readers (pandas, OpenCV): loaded when a config is checked, not on import.
     from .datasets.registry import DATASET_KINDS
-    from .inputs import REPRESENTATIONS
     from .tasks.registry import TASKS
 
-    return _schema(tuple(DATASET_KINDS), tuple(TASKS), tuple(REPRESENTATIONS))
+    return _schema(tuple(DATASET_KINDS), tuple(TASKS))
 
 
 @functools.cache
-def _schema(kinds: tuple[str, ...], tasks: tuple[str, ...], inputs: tuple[str, ...]) -> dict:
+def _schema(kinds: tuple[str, ...], tasks: tuple[str, ...]) -> dict:
     """The schema file with the registered names as enums (cached per registry content)."""
     loaded = yaml.safe_load(resources.files("localmer").joinpath("config.schema.yaml").read_text())
     loaded["properties"]["datasets"]["items"]["properties"]["kind"]["enum"] = list(kinds)
     loaded["properties"]["task"]["properties"]["name"]["enum"] = list(tasks)
-    loaded["properties"]["model"]["properties"]["input"]["enum"] = list(inputs)
     return loaded
 
 
