@@ -155,6 +155,8 @@ def test_absent_class_rule(tmp_path):
     # Part "c": positive and surprise absent and never predicted.
     part_c = rows_from([("negative", "negative")] * 2, dataset="c")
     table = pd.DataFrame(part_a + part_b + part_c)
+    # Two subjects per part, so that every part has an interval (one subject has none).
+    table["subject"] = table["dataset"] + "/s" + (table.index % 2).astype(str)
     document = evaluation.write_report(table, tmp_path / "report", n_boot=100)
     metrics = document["parts"]
 
@@ -231,6 +233,37 @@ def test_bootstrap_resamples_whole_subjects():
     assert by_subject["uar"] == [0.0, 1.0]
     assert by_sample["unit"] == "sample" and by_sample["n_units"] == 60
     assert np.diff(by_sample["uf1"])[0] < 0.5
+
+
+def test_a_part_with_one_subject_has_no_interval_and_says_so(tmp_path):
+    one = noisy_table(subjects=1, per_subject=30).assign(dataset="casme2")
+    two = noisy_table(subjects=2, per_subject=30, seed=2).assign(dataset="samm")
+    two["sample_id"] = "samm/" + two["sample_id"]
+    document = evaluation.write_report(pd.concat([one, two], ignore_index=True), tmp_path / "report", n_boot=200)
+    parts = document["parts"]
+    assert parts["casme2"]["ci"]["uf1"] is None and parts["casme2"]["ci"]["uar"] is None
+    assert parts["casme2"]["ci"]["n_units"] == 1
+    assert "casme2: one subject: no interval over subjects" in " ".join(parts["casme2"]["notes"])
+    # Control: two subjects give a real interval, and no such note.
+    for name in ("samm", evaluation.FULL):
+        low, high = parts[name]["ci"]["uf1"]
+        assert low < high, name
+        assert not any("no interval" in note for note in parts[name]["notes"])
+
+    markdown = (tmp_path / "report" / "metrics.md").read_text()
+    assert "| casme2 | 30 |" in markdown and "| n/a (one subject) |" in markdown
+    assert "one subject: no interval over subjects" in markdown
+    summary = pd.read_csv(tmp_path / "report" / "metrics.tsv", sep="\t", keep_default_na=False).set_index("part")
+    assert summary.loc["casme2", ["uf1_lo", "uf1_hi", "uar_lo", "uar_hi"]].tolist() == ["n/a"] * 4
+    assert "n/a" not in summary.loc["samm"].tolist()
+    assert "null" in (tmp_path / "report" / "metrics.json").read_text()
+
+    table = evaluation.ablation_table({"full": tmp_path / "report" / "metrics.json"})
+    ablation = evaluation.ablation_markdown(table)
+    row = next(line for line in ablation.splitlines() if line.startswith("| full |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert [cell.endswith("(no interval)") for cell in cells[1:]] == [False, True, False]  # FULL, casme2, samm
+    assert "(no interval): one subject: no interval over subjects" in ablation
 
 
 def test_parts_are_full_and_each_dataset():

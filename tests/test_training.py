@@ -1,5 +1,6 @@
-"""LOSO training on the tiny synthetic corpus: folds, spatial models, features, temporal model, and
-leakage proven by provenance (which sample ids reached each fit, normalisation and class weights)."""
+"""LOSO training on the tiny synthetic corpus: folds, spatial models, features, temporal model, and the
+provenance records (which sample ids reached each fit, normalisation and class weights). The records
+are not the proof of no leakage: tests/test_leakage.py proves it by perturbing the test subject."""
 
 from __future__ import annotations
 

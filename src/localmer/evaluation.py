@@ -12,7 +12,14 @@ single confusion matrix over all of that part's predictions:
 - per-class precision, recall, F1 and support
 - 95 % percentile bootstrap intervals for UF1 and UAR, resampling whole subjects with replacement and
   scoring each resample's pooled confusion matrix. Without a ``subject`` column the resampling unit is
-  the sample, and the output says so.
+  the sample, and the output says so. A part with one subject has no interval (``ci.uf1``/``ci.uar``
+  null, "n/a (one subject)" in tables, a note): every resample of one subject is that subject, so the
+  percentiles would be a zero-width interval that looks like certainty.
+
+Clips not predicted. Given the preprocessing report (``unpredicted_clips``), every indexed clip missing from
+the predictions is listed in the output (``not_predicted``, with preprocessing's reason) and counted in
+each part's notes: the metrics are over the predicted clips only. A clip preprocessing kept that no fold
+predicted is an error, not a note.
 
 Absent-class rule. A class with no true samples in a part has no defined recall, so:
 
@@ -57,6 +64,13 @@ POOLING_NOTE = (
     "(MEGC 2019 protocol), not averaged per fold."
 )
 _INTEGER = re.compile(r"[+-]?\d+")
+
+
+NO_INTERVAL_MARK = " (no interval)"
+
+
+def no_interval_note(unit: str) -> str:
+    return f"one {unit}: no interval over {unit}s (every resample of one {unit} is the same table)"
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -215,7 +229,8 @@ def bootstrap(table: pd.DataFrame, classes, n_boot=1000, seed=0, unit="subject")
 
     Each resample draws as many units as there are, with replacement, and is scored from the pooled
     confusion matrix of all its rows. Units are ordered by id, so the result depends only on the rows and
-    the seed, not on row order.
+    the seed, not on row order. With one unit, ``uf1`` and ``uar`` are None (no interval) and ``note`` says
+    why.
     """
     if unit not in ("subject", "sample"):
         raise ValueError(f"bootstrap unit must be 'subject' or 'sample', got {unit!r}")
@@ -231,6 +246,9 @@ def bootstrap(table: pd.DataFrame, classes, n_boot=1000, seed=0, unit="subject")
     true, predicted = table["true"].map(index), table["predicted"].map(index)
     if true.isna().any() or predicted.isna().any():
         raise ValueError(f"labels outside the classes {classes}; read the table with read_predictions")
+    interval = {"n_boot": int(n_boot), "seed": int(seed), "unit": unit, "n_units": len(unit_ids), "level": CI_LEVEL}
+    if len(unit_ids) < 2:
+        return {"uf1": None, "uar": None, **interval, "note": no_interval_note(unit)}
     cells = true.to_numpy(dtype=int) * k + predicted.to_numpy(dtype=int)
     # One flattened confusion matrix per unit; a resample's matrix is a count-weighted sum of them.
     per_unit = np.zeros((len(unit_ids), k * k), dtype=np.int64)
@@ -245,18 +263,53 @@ def bootstrap(table: pd.DataFrame, classes, n_boot=1000, seed=0, unit="subject")
     return {
         "uf1": [float(v) for v in np.percentile(uf1, [tail, 100 - tail])],
         "uar": [float(v) for v in np.percentile(uar, [tail, 100 - tail])],
-        "n_boot": int(n_boot),
-        "seed": int(seed),
-        "unit": unit,
-        "n_units": len(unit_ids),
-        "level": CI_LEVEL,
+        **interval,
     }
 
 
-def evaluate(predictions: pd.DataFrame, classes=MEGC2019_CLASSES, n_boot=1000, seed=0) -> dict:
+def unpredicted_clips(predictions: pd.DataFrame, report: pd.DataFrame) -> pd.DataFrame:
+    """The clips of the preprocessing report (one row per indexed clip: sample_id, status, reason) that
+    the predictions lack: sample_id, dataset, subject, status, reason. Only skipped clips may be missing; a
+    clip preprocessing kept (status ok) without a prediction means a fold's predictions are missing:
+    ValueError."""
+    missing = report[~report["sample_id"].isin(set(predictions["sample_id"]))]
+    kept = missing[missing["status"] == "ok"]
+    if len(kept):
+        raise ValueError(
+            f"{len(kept)} clip(s) that preprocessing kept have no prediction (first {kept['sample_id'].iloc[0]!r}): "
+            "the predictions lack a fold's clips"
+        )
+    return pd.DataFrame(
+        {
+            "sample_id": missing["sample_id"],
+            "dataset": missing["sample_id"].str.split("/").str[0],
+            "subject": missing["sample_id"].str.rsplit("/", n=1).str[0],  # sample ids are dataset/subject/clip
+            "status": missing["status"],
+            "reason": missing["reason"],
+        }
+    ).reset_index(drop=True)
+
+
+def _unpredicted_note(missing: pd.DataFrame, predicted: pd.DataFrame) -> str:
+    absent = sorted(set(missing["subject"]) - set(predicted.get("subject", ())))
+    whole = f", every clip of subject(s) {absent}" if absent else ""
+    return (
+        f"{len(missing)} indexed clip(s) have no prediction (preprocessing skipped them{whole}; reasons under "
+        f"not_predicted in metrics.json): the metrics are over the {len(predicted)} predicted clips"
+    )
+
+
+def evaluate(
+    predictions: pd.DataFrame,
+    classes=MEGC2019_CLASSES,
+    n_boot=1000,
+    seed=0,
+    unpredicted: pd.DataFrame | None = None,
+) -> dict:
     """Scores, confusion matrix and bootstrap intervals for FULL and for each dataset, in that order.
 
-    ``predictions`` holds class names in ``true``/``predicted`` (as ``read_predictions`` returns them).
+    ``predictions`` holds class names in ``true``/``predicted`` (as ``read_predictions`` returns them);
+    ``unpredicted`` (from ``unpredicted_clips``), the indexed clips without a prediction, counted in notes.
     """
     classes = list(classes)
     unit = "subject" if "subject" in predictions.columns else "sample"
@@ -275,6 +328,13 @@ def evaluate(predictions: pd.DataFrame, classes=MEGC2019_CLASSES, n_boot=1000, s
             notes.append(f"classes absent from the truth: {absent}. {ABSENT_CLASS_RULE}")
         if unit == "sample":
             notes.append("no subject column: bootstrap intervals resample samples, not subjects")
+        if result["ci"]["uf1"] is None:
+            notes.append(f"{part}: {result['ci']['note']}")
+        if unpredicted is not None:
+            missing = unpredicted if part == FULL else unpredicted[unpredicted["dataset"] == part]
+            result["not_predicted"] = len(missing)
+            if len(missing):
+                notes.append(f"{part}: {_unpredicted_note(missing, rows)}")
         result["notes"] = notes
         metrics[part] = result
     return metrics
@@ -285,6 +345,13 @@ def evaluate(predictions: pd.DataFrame, classes=MEGC2019_CLASSES, n_boot=1000, s
 
 def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def _interval(ci: dict, metric: str) -> str:
+    if ci[metric] is None:
+        return f"n/a (one {ci['unit']})"
+    low, high = ci[metric]
+    return f"[{_number(low)}, {_number(high)}]"
 
 
 def format_table(metrics: dict) -> str:
@@ -302,8 +369,7 @@ def format_table(metrics: dict) -> str:
         ci = part["ci"]
         lines.append(
             f"| {name} | {part['n']} | {_number(part['accuracy'])} | {_number(part['uf1'])} | "
-            f"[{_number(ci['uf1'][0])}, {_number(ci['uf1'][1])}] | {_number(part['uar'])} | "
-            f"[{_number(ci['uar'][0])}, {_number(ci['uar'][1])}] |"
+            f"{_interval(ci, 'uf1')} | {_number(part['uar'])} | {_interval(ci, 'uar')} |"
         )
     lines += [
         "",
@@ -350,27 +416,44 @@ def _plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Pa
     figure.savefig(path, dpi=120)
 
 
-def write_report(predictions, out_dir, classes=MEGC2019_CLASSES, n_boot=1000, seed=0) -> dict:
+def write_report(
+    predictions, out_dir, classes=MEGC2019_CLASSES, n_boot=1000, seed=0, preprocessing_report=None
+) -> dict:
     """Evaluate and write metrics.json, metrics.tsv, metrics.md and confusion/<part>.tsv/.png.
 
-    Returns the ``metrics.json`` document: ``classes``, ``notes`` and the ``evaluate`` result under ``parts``.
+    Returns the ``metrics.json`` document: ``classes``, ``notes`` and the ``evaluate`` result under ``parts``;
+    given the ``preprocessing_report`` table, also ``not_predicted``: the indexed clips without a prediction
+    (sample_id, status, reason).
     """
     classes = list(classes)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    parts = evaluate(predictions, classes, n_boot=n_boot, seed=seed)
+    missing = None if preprocessing_report is None else unpredicted_clips(predictions, preprocessing_report)
+    parts = evaluate(predictions, classes, n_boot=n_boot, seed=seed, unpredicted=missing)
     unit = parts[FULL]["ci"]["unit"]
     notes = [POOLING_NOTE, ABSENT_CLASS_RULE]
     if unit == "sample":
         notes.append("no subject column: bootstrap intervals resample samples, not subjects")
     document = {"classes": classes, "notes": notes, "parts": parts}
+    if missing is not None:
+        document["not_predicted"] = missing[["sample_id", "status", "reason"]].to_dict("records")
     (out_dir / "metrics.json").write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
 
     rows = [
-        [name, part["n"], part["accuracy"], part["uf1"], *part["ci"]["uf1"], part["uar"], *part["ci"]["uar"]]
+        [
+            name,
+            part["n"],
+            part["accuracy"],
+            part["uf1"],
+            *_bounds(part["ci"], "uf1"),
+            part["uar"],
+            *_bounds(part["ci"], "uar"),
+        ]
         for name, part in parts.items()
     ]
-    pd.DataFrame(rows, columns=TSV_COLUMNS).to_csv(out_dir / "metrics.tsv", sep="\t", index=False, float_format="%.6f")
+    pd.DataFrame(rows, columns=TSV_COLUMNS).to_csv(
+        out_dir / "metrics.tsv", sep="\t", index=False, float_format="%.6f", na_rep="n/a"
+    )
     (out_dir / "metrics.md").write_text("# Evaluation metrics\n\n" + format_table(document))
 
     confusion_dir = out_dir / "confusion"
@@ -385,6 +468,11 @@ def write_report(predictions, out_dir, classes=MEGC2019_CLASSES, n_boot=1000, se
     return document
 
 
+def _bounds(ci: dict, metric: str) -> tuple[float | None, float | None]:
+    """(low, high) of an interval; (None, None) for a part without one."""
+    return (None, None) if ci[metric] is None else tuple(ci[metric])
+
+
 def ablation_table(metrics_files: dict[str, str | Path]) -> pd.DataFrame:
     """One row per experiment: UF1 and UAR (with 95 % intervals) for FULL and each dataset part."""
     rows = []
@@ -395,11 +483,11 @@ def ablation_table(metrics_files: dict[str, str | Path]) -> pd.DataFrame:
             row.update(
                 {
                     f"{name}_uf1": part["uf1"],
-                    f"{name}_uf1_lo": part["ci"]["uf1"][0],
-                    f"{name}_uf1_hi": part["ci"]["uf1"][1],
+                    f"{name}_uf1_lo": _bounds(part["ci"], "uf1")[0],
+                    f"{name}_uf1_hi": _bounds(part["ci"], "uf1")[1],
                     f"{name}_uar": part["uar"],
-                    f"{name}_uar_lo": part["ci"]["uar"][0],
-                    f"{name}_uar_hi": part["ci"]["uar"][1],
+                    f"{name}_uar_lo": _bounds(part["ci"], "uar")[0],
+                    f"{name}_uar_hi": _bounds(part["ci"], "uar")[1],
                     f"{name}_n": part["n"],
                 }
             )
@@ -408,16 +496,22 @@ def ablation_table(metrics_files: dict[str, str | Path]) -> pd.DataFrame:
 
 
 def ablation_markdown(table: pd.DataFrame) -> str:
-    """The ablation table as markdown: UF1 / UAR per part, FULL first."""
+    """The ablation table as markdown: UF1 / UAR per part, FULL first; a part without an interval (one
+    subject) is marked."""
     parts = [c[: -len("_uf1")] for c in table.columns if c.endswith("_uf1")]
     parts = [FULL, *sorted(p for p in parts if p != FULL)] if FULL in parts else sorted(parts)
+
+    def cell(row: dict, part: str) -> str:
+        if pd.isna(row.get(f"{part}_uf1")):
+            return "n/a"
+        text = f"{_number(row[f'{part}_uf1'])} / {_number(row[f'{part}_uar'])}"
+        return text + NO_INTERVAL_MARK if pd.isna(row[f"{part}_uf1_lo"]) else text
+
+    rows = [[row["experiment"], *(cell(row, p) for p in parts)] for row in table.to_dict("records")]
     lines = ["| experiment | " + " | ".join(f"{p} UF1 / UAR" for p in parts) + " |", "|---" * (len(parts) + 1) + "|"]
-    for row in table.to_dict("records"):
-        cells = [
-            f"{_number(row.get(f'{p}_uf1'))} / {_number(row.get(f'{p}_uar'))}" if f"{p}_uf1" in row else "n/a"
-            for p in parts
-        ]
-        lines.append(f"| {row['experiment']} | " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if any(cell.endswith(NO_INTERVAL_MARK) for row in rows for cell in row):
+        lines += ["", f"{NO_INTERVAL_MARK.strip()}: {no_interval_note('subject')}."]
     return "# Ablations (LOSO, MEGC 2019 protocol)\n\n" + "\n".join(lines) + "\n"
 
 

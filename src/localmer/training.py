@@ -77,12 +77,15 @@ def make_folds(subjects: Sequence[str], validation_subjects: int = 0, seed: int 
     return folds
 
 
-def fold_by_name(samples: pd.DataFrame, name: str, settings: dict) -> Fold:
-    """A LOSO fold by its test subject, or the final fold (``final``)."""
+def fold_by_name(samples: pd.DataFrame, name: str, settings: dict, skipped_subjects: Sequence[str] = ()) -> Fold:
+    """A LOSO fold by its test subject, or the final fold (``final``). The workflow makes a fold of every
+    indexed subject; one whose every clip preprocessing skipped (in ``skipped_subjects``) keeps its fold,
+    trained as it would be with clips, and predicts nothing."""
     if name == FINAL:
         return final_fold(samples)
     training = settings["training"]
-    for fold in make_folds(samples.subject, training["validation_subjects"], training["seed"]):
+    subjects = set(samples.subject) | ({name} & set(skipped_subjects))
+    for fold in make_folds(subjects, training["validation_subjects"], training["seed"]):
         if fold.name == name:
             return fold
     raise ValueError(f"no fold {name!r}: subjects are {sorted(samples.subject.unique())}")
@@ -106,8 +109,10 @@ def patch_files_of(paths: Sequence[str]) -> dict[str, str]:
 def prepare_fold_job(samples_path: str, report_path: str, fold_name: str, settings: dict, threads: int):
     """What every per-fold job starts with: TensorFlow set up, the usable samples, the fold."""
     tfsetup.configure_tensorflow(threads, settings["training"]["seed"])
-    samples = usable_samples(read_table(samples_path), read_table(report_path))
-    return samples, fold_by_name(samples, fold_name, settings)
+    indexed = read_table(samples_path)
+    samples = usable_samples(indexed, read_table(report_path))
+    skipped_subjects = sorted(set(indexed.subject) - set(samples.subject))
+    return samples, fold_by_name(samples, fold_name, settings, skipped_subjects)
 
 
 def config_hash(settings: dict) -> str:

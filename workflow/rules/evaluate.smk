@@ -3,7 +3,8 @@
 
 rule evaluate:
     input:
-        get_fold_predictions,
+        predictions=get_fold_predictions,
+        report=f"{RESULTS}/{{experiment}}/preprocessing_report.tsv",  # the clips skipped, noted in the metrics
     output:
         predictions=f"{RESULTS}/{{experiment}}/predictions.tsv",
         metrics=f"{RESULTS}/{{experiment}}/metrics.json",

@@ -6,11 +6,12 @@ import pandas as pd
 from localmer import evaluation, runlog
 
 with runlog.to_file(snakemake.log[0]):
-    predictions = pd.concat([pd.read_csv(path, sep="\t") for path in snakemake.input], ignore_index=True)
+    predictions = pd.concat([pd.read_csv(path, sep="\t") for path in snakemake.input.predictions], ignore_index=True)
     predictions.to_csv(snakemake.output.predictions, sep="\t", index=False)
     evaluation.write_report(
         evaluation.read_predictions(snakemake.output.predictions),
         Path(snakemake.output.metrics).parent,
         n_boot=snakemake.params.bootstrap,
         seed=snakemake.params.seed,
+        preprocessing_report=pd.read_csv(snakemake.input.report, sep="\t", keep_default_na=False),
     )
