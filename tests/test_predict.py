@@ -154,52 +154,68 @@ def check_table(table: pd.DataFrame, rows: int | None = None) -> None:
     probabilities = ok[[f"prob_{c}" for c in CLASSES]].to_numpy(dtype=float)
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     assert (ok.predicted == [CLASSES[i] for i in probabilities.argmax(axis=1)]).all()
-    assert (ok.reason.fillna("") == "").all() and ok.reference_frame.notna().all()
-    assert skipped.reason.str.len().gt(0).all() and skipped[[f"prob_{c}" for c in CLASSES]].isna().all().all()
-    assert (skipped.predicted.fillna("") == "").all()
+    assert (ok.reason == "").all() and ok.reference_frame.notna().all()
+    assert (skipped.reason != "").all() and skipped[[f"prob_{c}" for c in CLASSES]].isna().all().all()
+    assert (skipped.predicted == "").all()
     if rows is not None:
         assert len(table) == rows
 
 
-def test_predict_a_held_out_clip_as_a_folder_and_as_a_video(trained_bundle, loaded, tmp_path):
+def test_predict_a_held_out_clip_as_a_folder_and_as_a_video(trained_bundle, loaded, tmp_path, capsys):
+    """Then, in one manifest: the clip as a folder and as videos, one with a header over-stating its
+    frames (a note), and the folder with no face on its first two frames from the onset on (the
+    reference is found later, but the face check finds the face missing on a kept frame: skipped)."""
     sample = trained_bundle["test"].iloc[0]
-    folder = tmp_path / "clip"
-    folder.mkdir()
-    for path in frame_paths(sample):
-        shutil.copy(path, folder / path.name)
-    table = predict.predict(loaded, [str(folder)], int(sample.onset), int(sample.offset), qc_dir=tmp_path / "qc")
+    onset, offset = int(sample.onset), int(sample.offset)
+    folder, late = tmp_path / "clip", tmp_path / "late"
+    for copy in (folder, late):
+        copy.mkdir()
+        for path in frame_paths(sample):
+            shutil.copy(path, copy / path.name)
+    table = predict.predict(loaded, [str(folder)], onset, offset, qc_dir=tmp_path / "qc")
     check_table(table, 1)
     assert table.frames[0] == trained_bundle["description"]["preprocessing"]["n_frames"]
-    assert table.status[0] == "ok" and table.reference_frame[0] == sample.onset  # the face is on the onset frame
+    assert table.status[0] == "ok" and table.reference_frame[0] == onset  # the face is on the onset frame
     assert len(list((tmp_path / "qc").glob("*.png"))) == 1
     # The same clip as a video (0-based frame numbers), the whole clip, through the command line.
     images = [frames.read_image(p) for p in frame_paths(sample)]
     video = tmp_path / "clip.avi"
     write_video(images, video)
-    out = tmp_path / "predictions.json"
+    out = tmp_path / "predictions.csv"
     assert cli(["predict", str(trained_bundle["path"]), str(video), "--out", str(out)]) == 0
-    check_table(pd.DataFrame(json.loads(out.read_text())), 1)
-    # A manifest CSV naming both, relative to its folder, and a video whose header over-states its frames.
+    check_table(pd.read_csv(out, keep_default_na=False), 1)
+    # A manifest CSV, paths relative to its folder.
     write_video(images, tmp_path / "header.avi")
     overstate_avi_frame_count(tmp_path / "header.avi", len(images) + 3)
     assert header_frame_count(tmp_path / "header.avi") == len(images) + 3
+    inside = [p for p in frame_paths(sample) if onset <= frames.frame_number(p.name) <= offset]
+    for path in inside[:2]:
+        cv2.imwrite(str(late / path.name), np.full((180, 160), 128, np.uint8))
     manifest = tmp_path / "clips.csv"
     pd.DataFrame(
         {
-            "path": ["clip", "clip.avi", "header.avi"],
-            "onset": [int(sample.onset), "", ""],
-            "offset": [int(sample.offset), "", ""],
+            "path": ["clip", "clip.avi", "header.avi", "late"],
+            "onset": [onset, "", "", onset],
+            "offset": [offset, "", "", offset],
         }
     ).to_csv(manifest, index=False)
-    assert cli(["predict", str(trained_bundle["path"]), str(manifest), "--out", str(tmp_path / "p.csv")]) == 0
-    table = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
-    check_table(table, 3)
-    assert list(table.status) == ["ok"] * 3 and table.offset[2] == len(images) - 1
+    capsys.readouterr()
+    assert cli(["predict", str(trained_bundle["path"]), str(manifest), "--out", str(tmp_path / "p.json")]) == 0
+    assert "1 of 4 rows not predicted" in capsys.readouterr().err
+    records = json.loads((tmp_path / "p.json").read_text())
+    assert records[3]["prob_negative"] is None and records[3]["predicted"] == ""  # valid JSON: null, not NaN
+    table = pd.DataFrame(records)
+    check_table(table, 4)
+    assert list(table.status) == ["ok", "ok", "ok", "skipped"] and table.offset[2] == len(images) - 1
     assert list(table.notes) == [
         "",
         "",
         f"header says {len(images) + 3} frames, {len(images)} decode: using {len(images)}",
+        "",
     ]
+    assert table.reference_frame[0] == onset and table.reference_frame[3] > onset  # control: the clean folder
+    assert f"reference frame {table.reference_frame[3]} " in table.reason[3]
+    assert f"no face on frames {onset}" in table.reason[3]
 
 
 def test_window_over_a_long_video_gives_one_row_per_window(trained_bundle, loaded, tmp_path):
@@ -217,35 +233,12 @@ def test_window_over_a_long_video_gives_one_row_per_window(trained_bundle, loade
     assert table.offset.iloc[-1] == count - 1
 
 
-def test_a_face_that_is_absent_or_leaves_is_reported_not_predicted(trained_bundle, loaded, tmp_path, capsys):
-    sample = trained_bundle["test"].iloc[0]
-    onset, offset = int(sample.onset), int(sample.offset)
-    clean, late = tmp_path / "clean", tmp_path / "late"
-    for folder in (clean, late):
-        folder.mkdir()
-        for path in frame_paths(sample):
-            shutil.copy(path, folder / path.name)
-    blank = np.full((180, 160), 128, np.uint8)
-    inside = [p for p in frame_paths(sample) if onset <= frames.frame_number(p.name) <= offset]
-    for path in inside[:2]:  # no face on the onset frame and the next: the reference is found later
-        cv2.imwrite(str(late / path.name), blank)
-    out = tmp_path / "p.json"
-    capsys.readouterr()
-    command = ["predict", str(trained_bundle["path"]), str(clean), str(late), "--onset", str(onset)]
-    assert cli([*command, "--offset", str(offset), "--out", str(out)]) == 0
-    assert "1 of 2 rows not predicted" in capsys.readouterr().err
-    table = pd.DataFrame(json.loads(out.read_text()))
-    check_table(table, 2)
-    assert list(table.status) == ["ok", "skipped"] and table.reference_frame[0] == onset  # control: the clean clip
-    assert table.reference_frame[1] > onset and table.prob_negative[1] is None  # null in JSON
-    assert f"reference frame {table.reference_frame[1]} " in table.reason[1]
-    assert f"no face on frames {onset}" in table.reason[1]
-
-    # A video whose face leaves halfway, in windows: the first window is predicted; the one whose face
-    # leaves halfway through and the one with no face at all are skipped, each saying why.
-    images = [frames.read_image(p) for p in frame_paths(sample)]
+def test_a_video_whose_face_leaves_is_reported_window_by_window(trained_bundle, loaded, tmp_path):
+    """The first window is predicted; the one whose face leaves halfway through and the one with no
+    face at all are skipped, each saying why."""
+    images = [frames.read_image(p) for p in frame_paths(trained_bundle["test"].iloc[0])]
     video = tmp_path / "leaves.avi"
-    write_video(images + [blank] * len(images), video)
+    write_video(images + [np.full((180, 160), 128, np.uint8)] * len(images), video)
     n = len(images)
     table = predict.predict(loaded, [str(video)], window=n, stride=n // 2)
     check_table(table)
@@ -270,8 +263,8 @@ def test_bad_inputs_give_clear_errors(trained_bundle, loaded, tmp_path, capsys):
     assert error.startswith("localmer predict: error: nothing was predicted: all 1 rows skipped")
     assert "no face on frames 1..5" in error
     (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
-    assert cli(["predict", str(trained_bundle["path"]), str(tmp_path / "broken.mp4")]) == 2
-    assert "cannot be read by OpenCV" in capsys.readouterr().err
+    with pytest.raises(predict.PredictError, match="cannot be read by OpenCV"):
+        predict.predict(loaded, [str(tmp_path / "broken.mp4")])
     write_video([np.full((20, 24), 90, np.uint8)] * 4, tmp_path / "tiny.avi")
     with pytest.raises(predict.PredictError, match="too small"):
         predict.predict(loaded, [str(tmp_path / "tiny.avi")])
