@@ -268,8 +268,9 @@ def test_corrupt_frame_is_an_error_naming_the_file(tiny_indexed_corpus, tmp_path
     with pytest.raises(frames.FrameError, match=f"frame file '{broken}' cannot be decoded"):
         preprocess.detect_subject(table, sample["subject"], tmp_path / "lm.h5", params)
         preprocess.align_subject(table, sample["subject"], tmp_path / "lm.h5", tmp_path / "al.h5", params)
-    # Beyond the frames landmark detection searches, alignment meets it and names it too.
-    search = {**params["landmarks"], "search_frames": 1}
+    # Beyond the frames landmark detection reads (one searched, no face check), alignment meets it and
+    # names it too.
+    search = {**params["landmarks"], "search_frames": 1, "presence_frames": 0}
     preprocess.detect_subject(table, sample["subject"], tmp_path / "lm.h5", {**params, "landmarks": search})
     with pytest.raises(frames.FrameError, match=f"frame file '{broken}' cannot be decoded"):
         preprocess.align_subject(table, sample["subject"], tmp_path / "lm.h5", tmp_path / "al.h5", params)

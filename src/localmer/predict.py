@@ -31,9 +31,7 @@ log = logging.getLogger(__name__)
 
 MIN_FRAME_SIDE = 32  # px; smaller frames cannot hold a detectable face
 BATCH_SIZE = 256  # frames per spatial model call (as in training's feature export)
-
-
-OUTPUT_SUFFIXES = (".csv", ".json")
+OUTPUT_SUFFIXES = (".csv", ".json")  # --out: a CSV table or JSON records
 
 
 class PredictError(ValueError):
