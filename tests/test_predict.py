@@ -1,10 +1,12 @@
 """Model bundles and ``localmer predict``: final models trained on two subjects of the tiny synthetic
 corpus (1-2 epochs), bundled, checked and applied to the held-out subject's clip as a frame folder and
-as a video; a video with no face, a corrupted bundle and a wrong input give clear errors."""
+as a video; a face that is absent or leaves is a skipped row, not a prediction; windows cover the whole
+clip; a video with no face, a corrupted bundle, wrong inputs and arguments give clear errors."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
+from test_frames import header_frame_count, overstate_avi_frame_count
 
 from localmer import bundle, config, frames, labels, predict, regions, stages, tfsetup, training
 from localmer.cli import main as cli
@@ -139,71 +142,175 @@ def loaded(trained_bundle):
     return bundle.read_bundle(trained_bundle["path"])
 
 
+COLUMNS = ["input", "window", "onset", "offset", "frames", "reference_frame", "status", "reason", "notes", "predicted"]
+
+
 def check_table(table: pd.DataFrame, rows: int | None = None) -> None:
-    probabilities = table[[f"prob_{c}" for c in CLASSES]].to_numpy()
-    assert list(table.columns) == ["input", "window", "onset", "offset", "frames", "predicted"] + [
-        f"prob_{c}" for c in CLASSES
-    ]
+    """Columns in order; predicted rows' probabilities sum to 1 and name the class; skipped rows have a
+    reason and neither class nor probabilities."""
+    assert list(table.columns) == COLUMNS + [f"prob_{c}" for c in CLASSES]
+    assert set(table.status) <= {"ok", "skipped"}
+    ok, skipped = table[table.status == "ok"], table[table.status == "skipped"]
+    probabilities = ok[[f"prob_{c}" for c in CLASSES]].to_numpy(dtype=float)
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
-    assert (table.predicted == [CLASSES[i] for i in probabilities.argmax(axis=1)]).all()
+    assert (ok.predicted == [CLASSES[i] for i in probabilities.argmax(axis=1)]).all()
+    assert (ok.reason == "").all() and ok.reference_frame.notna().all()
+    assert (skipped.reason != "").all() and skipped[[f"prob_{c}" for c in CLASSES]].isna().all().all()
+    assert (skipped.predicted == "").all()
     if rows is not None:
         assert len(table) == rows
 
 
-def test_predict_a_held_out_clip_as_a_folder_and_as_a_video(trained_bundle, loaded, tmp_path):
+def test_predict_a_held_out_clip_as_a_folder_and_as_a_video(trained_bundle, loaded, tmp_path, capsys):
+    """Then, in one manifest: the clip as a folder and as videos, one with a header over-stating its
+    frames (a note), and the folder with no face on its first two frames from the onset on (the
+    reference is found later, but the face check finds the face missing on a kept frame: skipped)."""
     sample = trained_bundle["test"].iloc[0]
-    folder = tmp_path / "clip"
-    folder.mkdir()
-    for path in frame_paths(sample):
-        shutil.copy(path, folder / path.name)
-    table = predict.predict(loaded, [str(folder)], int(sample.onset), int(sample.offset), qc_dir=tmp_path / "qc")
+    onset, offset = int(sample.onset), int(sample.offset)
+    folder, late = tmp_path / "clip", tmp_path / "late"
+    for copy in (folder, late):
+        copy.mkdir()
+        for path in frame_paths(sample):
+            shutil.copy(path, copy / path.name)
+    table = predict.predict(loaded, [str(folder)], onset, offset, qc_dir=tmp_path / "qc")
     check_table(table, 1)
     assert table.frames[0] == trained_bundle["description"]["preprocessing"]["n_frames"]
+    assert table.status[0] == "ok" and table.reference_frame[0] == onset  # the face is on the onset frame
     assert len(list((tmp_path / "qc").glob("*.png"))) == 1
     # The same clip as a video (0-based frame numbers), the whole clip, through the command line.
+    images = [frames.read_image(p) for p in frame_paths(sample)]
     video = tmp_path / "clip.avi"
-    write_video([frames.read_image(p) for p in frame_paths(sample)], video)
-    out = tmp_path / "predictions.json"
+    write_video(images, video)
+    out = tmp_path / "predictions.csv"
     assert cli(["predict", str(trained_bundle["path"]), str(video), "--out", str(out)]) == 0
-    check_table(pd.DataFrame(json.loads(out.read_text())), 1)
-    # A manifest CSV naming both, relative to its folder.
+    check_table(pd.read_csv(out, keep_default_na=False), 1)
+    # A manifest CSV, paths relative to its folder.
+    write_video(images, tmp_path / "header.avi")
+    overstate_avi_frame_count(tmp_path / "header.avi", len(images) + 3)
+    assert header_frame_count(tmp_path / "header.avi") == len(images) + 3
+    inside = [p for p in frame_paths(sample) if onset <= frames.frame_number(p.name) <= offset]
+    for path in inside[:2]:
+        cv2.imwrite(str(late / path.name), np.full((180, 160), 128, np.uint8))
     manifest = tmp_path / "clips.csv"
     pd.DataFrame(
-        {"path": ["clip", "clip.avi"], "onset": [int(sample.onset), ""], "offset": [int(sample.offset), ""]}
+        {
+            "path": ["clip", "clip.avi", "header.avi", "late"],
+            "onset": [onset, "", "", onset],
+            "offset": [offset, "", "", offset],
+        }
     ).to_csv(manifest, index=False)
-    assert cli(["predict", str(trained_bundle["path"]), str(manifest), "--out", str(tmp_path / "p.csv")]) == 0
-    check_table(pd.read_csv(tmp_path / "p.csv"), 2)
+    capsys.readouterr()
+    assert cli(["predict", str(trained_bundle["path"]), str(manifest), "--out", str(tmp_path / "p.json")]) == 0
+    assert "1 of 4 rows not predicted" in capsys.readouterr().err
+    records = json.loads((tmp_path / "p.json").read_text())
+    assert records[3]["prob_negative"] is None and records[3]["predicted"] == ""  # valid JSON: null, not NaN
+    table = pd.DataFrame(records)
+    check_table(table, 4)
+    assert list(table.status) == ["ok", "ok", "ok", "skipped"] and table.offset[2] == len(images) - 1
+    assert list(table.notes) == [
+        "",
+        "",
+        f"header says {len(images) + 3} frames, {len(images)} decode: using {len(images)}",
+        "",
+    ]
+    assert table.reference_frame[0] == onset and table.reference_frame[3] > onset  # control: the clean folder
+    assert f"reference frame {table.reference_frame[3]} " in table.reason[3]
+    assert f"no face on frames {onset}" in table.reason[3]
 
 
 def test_window_over_a_long_video_gives_one_row_per_window(trained_bundle, loaded, tmp_path):
     images = [frames.read_image(p) for p in frame_paths(trained_bundle["test"].iloc[0])]
     video = tmp_path / "long.avi"
     write_video(images + images[::-1] + images, video)
-    table = predict.predict(loaded, [str(video)], window=6, stride=4)
     count = len(images) * 3
-    assert len(table) == len(range(0, count - 6 + 1, 4)) >= 2
+    starts = list(range(0, count - 6 + 1, 4))
+    if starts[-1] + 6 < count:  # the strides miss the last frames: a last window ends on the last frame
+        starts.append(count - 6)
+    table = predict.predict(loaded, [str(video)], window=6, stride=4)
+    check_table(table, len(starts))
+    assert len(starts) >= 2 and (table.status == "ok").all()
+    assert list(table.onset) == starts and list(table.offset) == [s + 5 for s in starts]
+    assert table.offset.iloc[-1] == count - 1
+
+
+def test_a_video_whose_face_leaves_is_reported_window_by_window(trained_bundle, loaded, tmp_path):
+    """The first window is predicted; the one whose face leaves halfway through and the one with no
+    face at all are skipped, each saying why."""
+    images = [frames.read_image(p) for p in frame_paths(trained_bundle["test"].iloc[0])]
+    video = tmp_path / "leaves.avi"
+    write_video(images + [np.full((180, 160), 128, np.uint8)] * len(images), video)
+    n = len(images)
+    table = predict.predict(loaded, [str(video)], window=n, stride=n // 2)
     check_table(table)
-    assert list(table.onset) == list(range(0, count - 6 + 1, 4))
+    assert list(table.status) == ["ok"] + ["skipped"] * (len(table) - 1) and len(table) >= 3
+    assert table.reference_frame[1] == n // 2 and "is not on every kept frame checked" in table.reason[1]
+    assert re.search(rf"no face on frames [\d, ]*\b{n // 2 + n - 1}$", table.reason[1])
+    assert table.reason.iloc[-1].startswith(f"no face on frames {table.onset.iloc[-1]}..")
+    assert pd.isna(table.reference_frame.iloc[-1])
 
 
 def test_bad_inputs_give_clear_errors(trained_bundle, loaded, tmp_path, capsys):
     write_video([np.full((180, 160), 90, np.uint8)] * 6, tmp_path / "empty.avi")
-    with pytest.raises(predict.PredictError, match=r"no face on frames 0\.\.\d"):
-        predict.predict(loaded, [str(tmp_path / "empty.avi")])
-    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    # No face at all: a skipped row; through the command line, nothing predicted is an error.
+    (row,) = predict.predict(loaded, [str(tmp_path / "empty.avi")]).to_dict("records")
+    assert row["status"] == "skipped" and re.fullmatch(r"no face on frames 0\.\.5 .*", row["reason"])
+    # --offset alone: the onset defaults to the first frame (and --onset alone below to the last).
+    (row,) = predict.predict(loaded, [str(tmp_path / "empty.avi")], offset=3).to_dict("records")
+    assert (row["onset"], row["offset"]) == (0, 3)
     capsys.readouterr()
-    assert cli(["predict", str(trained_bundle["path"]), str(tmp_path / "broken.mp4")]) == 2
-    assert "cannot be read by OpenCV" in capsys.readouterr().err
+    assert cli(["predict", str(trained_bundle["path"]), str(tmp_path / "empty.avi"), "--onset", "1"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("localmer predict: error: nothing was predicted: all 1 rows skipped")
+    assert "no face on frames 1..5" in error
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(predict.PredictError, match="cannot be read by OpenCV"):
+        predict.predict(loaded, [str(tmp_path / "broken.mp4")])
     write_video([np.full((20, 24), 90, np.uint8)] * 4, tmp_path / "tiny.avi")
     with pytest.raises(predict.PredictError, match="too small"):
         predict.predict(loaded, [str(tmp_path / "tiny.avi")])
     with pytest.raises(predict.PredictError, match="onset 5 and offset 2"):
         predict.predict(loaded, [str(tmp_path / "empty.avi")], onset=5, offset=2)
+    with pytest.raises(predict.PredictError, match=r"empty\.avi: --window 7 is longer than the clip's 6 frames"):
+        predict.predict(loaded, [str(tmp_path / "empty.avi")], window=7)
     capsys.readouterr()
-    assert cli(["predict", str(trained_bundle["path"]), str(tmp_path / "empty.avi"), "--onset", "1"]) == 2
-    assert "--onset and --offset go together" in capsys.readouterr().err
     assert cli(["predict", str(tmp_path), str(tmp_path / "empty.avi")]) == 2
     assert "is not a model bundle" in capsys.readouterr().err
     (tmp_path / "m.csv").write_text("file\nx\n")
     with pytest.raises(predict.PredictError, match="needs a column 'path'"):
         predict.predict(loaded, [str(tmp_path / "m.csv")])
+
+
+def test_windows_cover_every_frame_and_window_lengths_are_checked(tmp_path):
+    span = predict.ClipSpan("clip", frames.ClipFrames(tmp_path, None, range(10, 20)), 10, 19)
+    bounds = lambda w, s: [(part.onset, part.offset) for part in predict.windows(span, w, s)]  # noqa: E731
+    assert bounds(4, 3) == [(10, 13), (13, 16), (16, 19)]  # the strides end on the last frame
+    assert bounds(4, 4) == [(10, 13), (14, 17), (16, 19)]  # they do not: a last window ends there
+    assert bounds(10, 5) == [(10, 19)]
+    assert bounds(2, 9) == [(10, 11), (18, 19)]
+    with pytest.raises(predict.PredictError, match="--window 11 is longer than the clip's 10 frames"):
+        predict.windows(span, 11, 1)
+    for bad, message in [(1, "--window must be at least 2"), (0, "--window must be at least 2")]:
+        with pytest.raises(predict.PredictError, match=message):
+            predict.windows(span, bad, 1)
+    with pytest.raises(predict.PredictError, match="--stride must be at least 1"):
+        predict.windows(span, 4, 0)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--window", "1"], "--window must be at least 2 frames"),
+        (["--window", "0"], "--window must be at least 2 frames"),
+        (["--window", "4", "--stride", "0"], "--stride must be at least 1 frame, not 0"),
+        (["--stride", "2"], "--stride needs --window"),
+        (["--out", "p.txt"], "--out 'p.txt': expected a file name ending in .csv or .json"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors_before_any_work(tmp_path, capsys, arguments, message):
+    # The bundle does not exist: the argument is refused before the bundle is read.
+    assert cli(["predict", str(tmp_path / "no-bundle"), str(tmp_path / "clip.avi"), *arguments]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith(f"localmer predict: error: {message}")
+    # Control: with a good argument the same command gets as far as the bundle.
+    assert cli(["predict", str(tmp_path / "no-bundle"), str(tmp_path / "clip.avi")]) == 2
+    assert "is not a model bundle" in capsys.readouterr().err

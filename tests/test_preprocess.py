@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -162,15 +163,22 @@ def test_resampling_keeps_n_frames_from_onset_to_offset():
     assert clip_pipeline.select_frames(numbers, 12, 14, "resample", 5) == [12, 12, 13, 14, 14]
 
 
-def copy_clip_with_blank_frames(sample, tmp_path: Path, blank: int) -> dict:
-    """A copy of a clip whose first ``blank`` frames show no face (flat grey)."""
-    folder = tmp_path / sample["clip"]
+def copy_clip(sample, folder: Path, change) -> dict:
+    """A copy of a clip whose frames from the onset on are ``change(k, image)``, k = 0 at the onset."""
     shutil.copytree(sample["frame_dir"], folder)
     names = sample["frames"].split("|")
     kept = [n for n in names if frame_number(n) >= sample["onset"]]
-    for name in kept[:blank]:
-        cv2.imwrite(str(folder / name), np.full((180, 160), 128, np.uint8))
+    for k, name in enumerate(kept):
+        image = frames.read_image(folder / name)
+        changed = change(k, image)
+        if changed is not image:  # the others keep their bytes
+            cv2.imwrite(str(folder / name), changed)
     return {**sample, "frame_dir": str(folder)}
+
+
+def copy_clip_with_blank_frames(sample, folder: Path, blank: int) -> dict:
+    """A copy of a clip whose first ``blank`` frames from the onset on show no face (flat grey)."""
+    return copy_clip(sample, folder, lambda k, image: np.full_like(image, 128) if k < blank else image)
 
 
 def test_clip_without_a_face_in_its_first_frames(tiny_indexed_corpus, tmp_path):
@@ -179,9 +187,9 @@ def test_clip_without_a_face_in_its_first_frames(tiny_indexed_corpus, tmp_path):
     late_face = copy_clip_with_blank_frames(casme[0], tmp_path / "late", blank=2)
     no_face = copy_clip_with_blank_frames(casme[1], tmp_path / "none", blank=100)
     table = pd.DataFrame([late_face, no_face, casme[2]])
-    params = preprocessing_params(
-        landmarks={**preprocessing_params()["landmarks"], "search_frames": 3, "upsample": [0]}
-    )
+    # The face check off: this is about the search for a reference face (the check is tested below).
+    search = {**preprocessing_params()["landmarks"], "search_frames": 3, "upsample": [0], "presence_frames": 0}
+    params = preprocessing_params(landmarks=search)
     report = preprocess.detect_subject(table, "casme2/sub01", tmp_path / "landmarks.h5", params).set_index("sample_id")
     # A face two frames after the onset is found by searching on; the reference is that frame.
     assert report.loc[late_face["sample_id"], "status"] == "ok"
@@ -201,6 +209,53 @@ def test_clip_without_a_face_in_its_first_frames(tiny_indexed_corpus, tmp_path):
         preprocess.detect_subject(table, "casme2/sub01", tmp_path / "strict.h5", {**params, "strict": True})
 
 
+def on_canvas(image: np.ndarray, left: int, scale: float = 1.0) -> np.ndarray:
+    """The frame on a grey canvas twice its width, ``left`` px from the canvas's left, resized by ``scale``
+    about its own centre."""
+    height, width = image.shape
+    canvas = np.full((height, 2 * width), 128, np.uint8)
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    top, inset = (height - small.shape[0]) // 2, left + (width - small.shape[1]) // 2
+    canvas[top : top + small.shape[0], inset : inset + small.shape[1]] = small
+    return canvas
+
+
+def test_landmark_stage_skips_a_clip_whose_face_leaves_or_moves(tiny_indexed_corpus, tmp_path):
+    """The face check on the kept frames (first, middle, last): a face that is absent from the onset on
+    (the reference found later), gone halfway, moved by 120 px (about 1.7 inter-ocular distances) or
+    shrunk to 0.6 halfway is recorded as skipped with the reason; the same clip unchanged passes."""
+    samples = tiny_indexed_corpus["samples"]
+    sample = samples[samples.dataset == "casme2"].iloc[0].to_dict()
+    half = len([n for n in sample["frames"].split("|") if sample["onset"] <= frame_number(n) <= sample["offset"]]) // 2
+    changes = {
+        "still": lambda k, image: on_canvas(image, 0),
+        "late": lambda k, image: np.full_like(image, 128) if k < 2 else image,
+        "gone": lambda k, image: np.full_like(image, 128) if k >= half else image,
+        "moved": lambda k, image: on_canvas(image, 120 if k >= half else 0),
+        "shrunk": lambda k, image: on_canvas(image, 0, 0.6 if k >= half else 1.0),
+    }
+    clips = [{**copy_clip(sample, tmp_path / name, change), "clip": name} for name, change in changes.items()]
+    table = pd.DataFrame([{**clip, "sample_id": f"casme2/sub01/{clip['clip']}"} for clip in clips])
+    params = preprocessing_params()
+    report = preprocess.detect_subject(table, "casme2/sub01", tmp_path / "lm.h5", params).set_index("sample_id")
+    report.index = [name.rsplit("/", 1)[1] for name in report.index]
+    onset, offset = sample["onset"], sample["offset"]
+    assert report.loc["still", "status"] == "ok", report.loc["still", "reason"]
+    assert (report.drop(index="still").status == "skipped").all()
+    reasons = report.reason
+    assert re.search(rf"reference frame {onset + 2} .*: no face on frames {onset}$", reasons["late"])
+    assert re.search(rf"no face on frames [\d, ]*\b{offset}$", reasons["gone"])
+    assert f"frame {offset}: the face is" in reasons["moved"] and "inter-ocular distances away" in reasons["moved"]
+    assert f"frame {offset}: the face is 0." in reasons["shrunk"] and "times as wide" in reasons["shrunk"]
+    # The landmark file records it as the report does: skipped, with the reason, and nothing to align.
+    saved = preprocess.landmark_report([tmp_path / "lm.h5"])
+    assert dict(zip(saved.sample_id, saved.reason, strict=True)) == dict(zip(table.sample_id, reasons, strict=True))
+    # Control: with the check off, the same clips are taken as they are.
+    off = preprocessing_params(landmarks={**params["landmarks"], "presence_frames": 0})
+    unchecked = preprocess.detect_subject(table, "casme2/sub01", tmp_path / "off.h5", off)
+    assert (unchecked.status == "ok").all()
+
+
 def test_corrupt_frame_is_an_error_naming_the_file(tiny_indexed_corpus, tmp_path):
     sample = tiny_indexed_corpus["samples"].iloc[0].to_dict()
     folder = tmp_path / "clip"
@@ -213,8 +268,9 @@ def test_corrupt_frame_is_an_error_naming_the_file(tiny_indexed_corpus, tmp_path
     with pytest.raises(frames.FrameError, match=f"frame file '{broken}' cannot be decoded"):
         preprocess.detect_subject(table, sample["subject"], tmp_path / "lm.h5", params)
         preprocess.align_subject(table, sample["subject"], tmp_path / "lm.h5", tmp_path / "al.h5", params)
-    # Beyond the frames landmark detection searches, alignment meets it and names it too.
-    search = {**params["landmarks"], "search_frames": 1}
+    # Beyond the frames landmark detection reads (one searched, no face check), alignment meets it and
+    # names it too.
+    search = {**params["landmarks"], "search_frames": 1, "presence_frames": 0}
     preprocess.detect_subject(table, sample["subject"], tmp_path / "lm.h5", {**params, "landmarks": search})
     with pytest.raises(frames.FrameError, match=f"frame file '{broken}' cannot be decoded"):
         preprocess.align_subject(table, sample["subject"], tmp_path / "lm.h5", tmp_path / "al.h5", params)
@@ -240,6 +296,7 @@ def test_inspect_writes_its_files_for_an_image_and_a_video(tiny_indexed_corpus, 
         == 0
     )
     assert {p.name for p in (tmp_path / "image").iterdir()} == expected
+    assert json.loads((tmp_path / "image" / "inspect.json").read_text())["faces"] == 1  # control of the next test
     video = tmp_path / "clip.avi"
     write_video([frames.read_image(p) for p in paths[:5]], video)
     assert (
@@ -289,6 +346,23 @@ def test_several_faces_choose_the_largest():
     found = landmarks.detect(canvas)
     assert found.faces == 2
     assert found.box[0] >= small.shape[1] - 10  # the full-size face, on the right
+
+
+def test_inspect_of_two_faces_says_it_used_the_larger(tiny_indexed_corpus, tmp_path, capsys):
+    face = frames.read_image(frame_paths(tiny_indexed_corpus["samples"].iloc[0])[0])
+    small = cv2.resize(face, None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
+    canvas = np.full((face.shape[0], small.shape[1] + face.shape[1]), 128, np.uint8)
+    canvas[: small.shape[0], : small.shape[1]] = small
+    canvas[:, small.shape[1] :] = face
+    cv2.imwrite(str(tmp_path / "two.png"), canvas)
+    config = str(REPO / "config" / "config.yaml")
+    capsys.readouterr()
+    command = ["inspect", str(tmp_path / "two.png"), "--out", str(tmp_path / "out"), "--config", config]
+    assert cli([*command, "--base-dir", str(REPO)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    for info in (printed, json.loads((tmp_path / "out" / "inspect.json").read_text())):
+        assert info["faces"] == 2 and info["face_used"]["choice"] == "largest"
+        assert info["face_used"]["box"][0] >= small.shape[1] - 10  # the full-size face, on the right
 
 
 def test_per_frame_strategy_gives_a_smoothed_track(tiny_indexed_corpus, tmp_path):

@@ -82,17 +82,19 @@ def _inspect(args: argparse.Namespace) -> int:
 
     params = _preprocessing_settings(args)
     info = qc.inspect(args.input, args.out, params, regions.load_region_table(params["regions"]))
-    print(json.dumps({k: info[k] for k in ("input", "frame", "faces", "roll_deg", "iod_px")}, indent=2))
+    print(json.dumps({k: info[k] for k in ("input", "frame", "faces", "face_used", "roll_deg", "iod_px")}, indent=2))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
     from . import bundle, predict, tfsetup
 
-    if (args.onset is None) != (args.offset is None):
-        raise ValueError("--onset and --offset go together")
+    # Argument errors before the bundle is read or TensorFlow starts.
     if args.stride is not None and args.window is None:
         raise ValueError("--stride needs --window")
+    predict.check_windowing(args.window, args.stride)
+    if args.out:
+        predict.output_format(args.out)
     bundle.check_bundle(args.bundle)  # format, version and digests, before TensorFlow starts
     tfsetup.configure_tensorflow(args.threads, 0)  # threads are set before the first TensorFlow op
     model = bundle.read_bundle(args.bundle)
@@ -100,6 +102,17 @@ def _predict(args: argparse.Namespace) -> int:
     if args.out:
         predict.write_predictions(table, args.out)
     print(table.to_string(index=False))
+    skipped = table[table.status != "ok"]
+    if len(skipped) == len(table):
+        raise predict.PredictError(
+            f"nothing was predicted: all {len(table)} rows skipped "
+            f"(first: {table.input.iloc[0]}: {table.reason.iloc[0]})"
+        )
+    if len(skipped):
+        print(
+            f"localmer predict: {len(skipped)} of {len(table)} rows not predicted (status skipped, see reason)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -204,9 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     pred = commands.add_parser(
         "predict",
         help="apply a model bundle to new clips: frame folders, videos or a manifest CSV",
-        description="Per-class probabilities and the predicted class of each clip (or window). A bundle is "
-        "written by the workflow target results/<experiment>/bundle/bundle.json. Runs on CPU; uses a GPU "
-        "when TensorFlow finds one.",
+        description="Per-class probabilities and the predicted class of each clip (or window), and the "
+        "reference frame whose face gave the geometry. A clip or window without a face, or whose face is not "
+        "on every frame checked, is a row with status skipped and the reason (exit status 2 only when no row "
+        "was predicted). A bundle is written by the workflow target results/<experiment>/bundle/bundle.json. "
+        "Runs on CPU; uses a GPU when TensorFlow finds one.",
     )
     pred.add_argument("bundle", help="bundle folder (with bundle.json)")
     pred.add_argument(
@@ -217,9 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pred.add_argument("--onset", type=int, help="onset frame number (default: the first frame)")
     pred.add_argument("--offset", type=int, help="offset frame number (default: the last frame)")
-    pred.add_argument("--window", type=int, help="slide a window of this many frames over each clip")
+    pred.add_argument(
+        "--window",
+        type=int,
+        help="slide a window of this many frames (at least 2, at most the clip's) over each clip; a last "
+        "window ends on the clip's last frame when the strides do not",
+    )
     pred.add_argument("--stride", type=int, help="frames between window starts (default: half the window)")
-    pred.add_argument("--out", help="write the table here: .csv, or .json")
+    pred.add_argument("--out", help="write the table here: a .csv or .json file name")
     pred.add_argument("--qc", help="write a QC overlay per clip (or window) into this folder")
     pred.add_argument("--threads", type=int, default=1, help="CPU threads for TensorFlow (default: %(default)s)")
     pred.set_defaults(func=_predict)

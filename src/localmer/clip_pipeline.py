@@ -4,6 +4,7 @@ The steps, in order (each a function of arrays and settings; nothing here reads 
 
     select_frames        frame numbers the clip keeps (onset..offset, all, or n_frames resampled)
     find_face            landmarks on the reference frame: the onset, else the next frames, else upsampling
+    check_face_presence  the same face on a few kept frames (first, middle, last), else the clip is skipped
     alignment_matrices   one similarity transform per kept frame, and the aligned landmarks
     align_clip           the kept frames warped to aligned grey faces (F, H, W) uint8
     regions.region_boxes the six region boxes, from the reference frame's aligned landmarks
@@ -93,6 +94,60 @@ def find_face(frames: ClipFrames, selected: list[int], onset: int, params: dict)
         previous = found
     result["landmarks"] = landmarks.smooth(np.stack(track), params["smoothing_frames"])
     return result
+
+
+def presence_frames(selected: list[int], count: int) -> list[int]:
+    """The kept frames the face check looks at: ``count`` evenly spaced from the first kept frame to
+    the last (first, middle, last for 3)."""
+    unique = sorted(set(selected))
+    if count <= 0:
+        return []
+    return sorted({unique[int(round(p))] for p in np.linspace(0, len(unique) - 1, count)})
+
+
+def check_face_presence(frames: ClipFrames, selected: list[int], reference: dict, params: dict) -> str:
+    """'' when the face of ``reference`` (``find_face``'s ok result) is on the kept frames the models
+    use, else the reason, naming the frames. A single geometry (strategy ``reference``) warps every kept
+    frame; a face absent from some of them, or gone elsewhere, would be cut into regions of background.
+
+    ``params`` (``preprocessing.landmarks``): ``presence_frames`` kept frames are checked (0 = no check),
+    not the reference frame again. On each, the detector runs as it ran for the reference
+    (``detect_width``; upsampling from the level that found the reference on) and the face it finds must
+    lie within ``max_shift`` inter-ocular distances of the reference face's box centre, with a box width
+    within a factor ``max_scale`` of the reference's. The cost: a few detections per clip.
+    """
+    iod = reference["iod_px"]
+    ref_box = np.asarray(reference["box"], dtype=float)
+    ref_centre, ref_width = (ref_box[:2] + ref_box[2:]) / 2, ref_box[2] - ref_box[0]
+    levels = [u for u in params["upsample"] if u >= reference["upsample"]]
+    checked = [n for n in presence_frames(selected, params["presence_frames"]) if n != reference["reference_frame"]]
+    missing, moved = [], []
+    for number, image in frames.read(checked):
+        for upsample in levels:
+            found = landmarks.detect(
+                image, upsample=upsample, model=params["model"], detect_width=params["detect_width"]
+            )
+            if found is not None:
+                break
+        if found is None:
+            missing.append(number)
+            continue
+        box = np.asarray(found.box, dtype=float)
+        shift = float(np.linalg.norm((box[:2] + box[2:]) / 2 - ref_centre)) / iod
+        scale = (box[2] - box[0]) / ref_width
+        if shift > params["max_shift"]:
+            moved.append(
+                f"frame {number}: the face is {shift:.2f} inter-ocular distances away (max_shift {params['max_shift']})"
+            )
+        elif not 1 / params["max_scale"] <= scale <= params["max_scale"]:
+            moved.append(f"frame {number}: the face is {scale:.2f} times as wide (max_scale {params['max_scale']})")
+    if not missing and not moved:
+        return ""
+    found_problems = [f"no face on frames {', '.join(map(str, missing))}"] if missing else []
+    return (
+        f"the face of reference frame {reference['reference_frame']} is not on every kept frame checked "
+        f"({', '.join(map(str, checked))}): " + "; ".join(found_problems + moved)
+    )
 
 
 def alignment_matrices(track: np.ndarray, n_frames: int, alignment: dict) -> tuple[np.ndarray, np.ndarray]:

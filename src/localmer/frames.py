@@ -8,6 +8,7 @@ preprocessing stages, ``localmer predict`` and ``localmer inspect`` all open cli
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv"})
 
 _TRAILING_NUMBER = re.compile(r"(\d+)(?=\D*$)")
 _DIGITS = re.compile(r"(\d+)")
+
+log = logging.getLogger(__name__)
 
 
 class FrameError(ValueError):
@@ -60,20 +63,34 @@ def list_frames(folder: str | Path) -> list[str]:
     return [name for _, name in sorted(numbered)]
 
 
-def video_frame_count(path: str | Path) -> int:
-    """Frames in a video by its container header; FrameError when OpenCV cannot open or decode it."""
+def count_video_frames(path: str | Path) -> tuple[int, str]:
+    """Frames of a video that decode, and a note ('' when none) when the container header gives another
+    count. Headers can over-state it (a truncated or re-muxed file), and trusting them fails later at the
+    first missing frame, so every frame is grabbed (decoded, not converted) and counted; a mismatch is
+    logged as a warning naming the file. FrameError when OpenCV cannot open the video or decodes no frame."""
     path = Path(path)
     if not path.is_file():
         raise FrameError(f"video {str(path)!r} does not exist")
     capture = cv2.VideoCapture(str(path))
     try:
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
-        readable = count > 0 and capture.read()[0]
+        header = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        decoded = 0
+        while capture.isOpened() and capture.grab():
+            decoded += 1
     finally:
         capture.release()
-    if not readable:
+    if not decoded:
         raise FrameError(f"video {str(path)!r} cannot be read by OpenCV (corrupt or unsupported codec)")
-    return count
+    note = ""
+    if header > 0 and header != decoded:  # 0 or less: the container gives no count
+        note = f"header says {header} frames, {decoded} decode: using {decoded}"
+        log.warning("video %s: %s", path, note)
+    return decoded, note
+
+
+def video_frame_count(path: str | Path) -> int:
+    """Frames of a video that decode (see ``count_video_frames``)."""
+    return count_video_frames(path)[0]
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -90,10 +107,13 @@ def read_image(path: str | Path) -> np.ndarray:
 class ClipFrames:
     """The frames of one clip, from a frame folder or a video file, addressed by frame number."""
 
-    def __init__(self, source: str | Path, files: Sequence[str] | None, numbers: Sequence[int]):
+    def __init__(
+        self, source: str | Path, files: Sequence[str] | None, numbers: Sequence[int], notes: Sequence[str] = ()
+    ):
         self.source = Path(source)
         self.files = dict(zip(numbers, files, strict=True)) if files else None
         self.numbers = list(numbers)
+        self.notes = list(notes)  # what opening found and worked around (a video header's wrong frame count)
 
     @classmethod
     def from_sample(cls, sample: Mapping) -> ClipFrames:
@@ -114,7 +134,8 @@ class ClipFrames:
                 raise FrameError(f"{str(source)!r} holds no image frames")
             return cls(source, names, [frame_number(name) for name in names])
         if is_video(source):
-            return cls(source, None, range(video_frame_count(source)))
+            count, note = count_video_frames(source)
+            return cls(source, None, range(count), [note] if note else [])
         if source.suffix.lower() in IMAGE_SUFFIXES:
             read_image(source)  # a clear error now rather than at the first use
             return cls(source.parent, [source.name], [0])

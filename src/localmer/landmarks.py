@@ -22,6 +22,7 @@ import numpy as np
 from .regions import inter_ocular_distance
 
 PLAUSIBLE_EYE_SPACING = 0.25  # minimum inter-ocular distance, in detector box widths
+FACE_CHOICE = "largest"  # of several faces, the subject in front of the camera
 
 
 def default_model() -> Path:
@@ -65,7 +66,7 @@ def detect(
     image: np.ndarray,
     *,
     upsample: int = 1,
-    choose: str = "largest",
+    choose: str = FACE_CHOICE,
     model: str | Path | None = None,
     detect_width: int | None = None,
 ):

@@ -7,11 +7,13 @@ represented and scaled as in training (``localmer.inputs``: the onset difference
 spatial models' 256-d features per frame and region, standardised with the bundle's training
 statistics, go through the temporal model: one probability per class. With ``window`` a long clip is
 cut into windows of that many frames every ``stride`` frames, each predicted as a clip.
+
+A clip (or window) without a face, or whose face is not on every kept frame the face check looks at
+(``clip_pipeline.check_face_presence``), is not predicted: its row has status ``skipped`` and the reason.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from . import clip_pipeline, regions
+from . import clip_pipeline, config, regions
 from .bundle import Bundle
 from .frames import ClipFrames, FrameError, is_video
 from .inputs import batch_sequences, spatial_batches, spatial_frames, standardise
@@ -29,10 +31,19 @@ log = logging.getLogger(__name__)
 
 MIN_FRAME_SIDE = 32  # px; smaller frames cannot hold a detectable face
 BATCH_SIZE = 256  # frames per spatial model call (as in training's feature export)
+OUTPUT_SUFFIXES = (".csv", ".json")  # --out: a CSV table or JSON records
 
 
 class PredictError(ValueError):
-    """An input that cannot be predicted: no face, unreadable video, wrong size, bad manifest."""
+    """An input that cannot be predicted: unreadable video, wrong size, bad manifest or arguments."""
+
+
+class SkippedClip(PredictError):
+    """A clip (or window) whose face was not found, or not on every frame checked: a row, not a result."""
+
+    def __init__(self, source: str, reason: str, frames: int, reference_frame: int | None = None):
+        super().__init__(f"{source}: {reason}")
+        self.reason, self.frames, self.reference_frame = reason, frames, reference_frame
 
 
 @dataclass(frozen=True)
@@ -95,21 +106,36 @@ def _clip(path: Path, onset: int | None, offset: int | None) -> ClipSpan:
     return ClipSpan(str(path), frames, onset, offset)
 
 
+def check_windowing(window: int | None, stride: int | None) -> None:
+    """PredictError unless the window is at least 2 frames (an onset and an offset) and the stride 1."""
+    if window is not None and window < 2:
+        raise PredictError(f"--window must be at least 2 frames (an onset and an offset frame), not {window}")
+    if stride is not None and stride < 1:
+        raise PredictError(f"--stride must be at least 1 frame, not {stride}")
+
+
 def windows(clip: ClipSpan, window: int, stride: int) -> list[ClipSpan]:
-    """Sub-clips of ``window`` frames every ``stride`` frames over onset..offset (at least one)."""
-    if window < 2 or stride < 1:
-        raise PredictError(f"--window must be >= 2 and --stride >= 1 (got {window}, {stride})")
+    """Sub-clips of ``window`` frames every ``stride`` frames over onset..offset. When the strides do
+    not end on the last frame, a last window of ``window`` frames ends there (overlapping the one before
+    more), so no frame is left out and every window is as long. PredictError when the clip is shorter."""
+    check_windowing(window, stride)
     inside = [n for n in clip.frames.numbers if clip.onset <= n <= clip.offset]
     if len(inside) < window:
-        return [clip]
-    starts = range(0, len(inside) - window + 1, stride)
+        raise PredictError(
+            f"{clip.source}: --window {window} is longer than the clip's {len(inside)} frames "
+            f"({clip.onset}..{clip.offset})"
+        )
+    starts = list(range(0, len(inside) - window + 1, stride))
+    if starts[-1] + window < len(inside):
+        starts.append(len(inside) - window)
     return [ClipSpan(clip.source, clip.frames, inside[s], inside[s + window - 1]) for s in starts]
 
 
 def preprocess_clip(clip: ClipSpan, description: dict) -> dict:
     """In memory, what the preprocessing stages write for a training clip, with the settings of the
     bundle ``description``: patches per region (F, m, h, w) uint8, frame numbers, the aligned reference
-    face, its landmarks and region boxes."""
+    face, its landmarks and region boxes. SkippedClip when the face is not found, or not on every frame
+    the face check looks at."""
     params = description["preprocessing"]
     selected = clip_pipeline.select_frames(
         clip.frames.numbers, clip.onset, clip.offset, params["frames"], params["n_frames"]
@@ -120,9 +146,14 @@ def preprocess_clip(clip: ClipSpan, description: dict) -> dict:
             f"{clip.source}: frames of {first.shape[1]}x{first.shape[0]} px are too small "
             f"(at least {MIN_FRAME_SIDE} px a side, with a face filling a good part of the frame)"
         )
-    face = clip_pipeline.find_face(clip.frames, selected, clip.onset, params["landmarks"])
+    # Bundles written before the face check have no presence_* settings: they get its defaults.
+    landmark_params = config.with_defaults(params["landmarks"], "#/properties/preprocessing/properties/landmarks")
+    face = clip_pipeline.find_face(clip.frames, selected, clip.onset, landmark_params)
     if face["status"] != "ok":
-        raise PredictError(f"{clip.source}: {face['reason']}")
+        raise SkippedClip(clip.source, face["reason"], len(selected))
+    face_problem = clip_pipeline.check_face_presence(clip.frames, selected, face, landmark_params)
+    if face_problem:
+        raise SkippedClip(clip.source, face_problem, len(selected), int(face["reference_frame"]))
     alignment = params["alignment"]
     matrices, points = clip_pipeline.alignment_matrices(face["landmarks"], len(selected), alignment)
     faces = clip_pipeline.align_clip(clip.frames, selected, matrices, alignment["face_size"])
@@ -173,28 +204,37 @@ def predict(
     stride: int | None = None,
     qc_dir: str | Path | None = None,
 ) -> pd.DataFrame:
-    """One row per clip (or window): input, window, onset, offset, frames, predicted, prob_<class>."""
+    """One row per clip (or window): input, window, onset, offset, frames, reference_frame (the frame
+    whose face gave the geometry), status (``ok`` or ``skipped``), reason (why skipped), notes (what
+    opening the input worked around), predicted and prob_<class> (empty when skipped).
+
+    Every clip is opened and cut into windows before anything is predicted, so that a bad input or
+    window fails at once."""
     classes = bundle.classes
-    rows = []
+    parts = []  # (window number within its clip, span)
     for clip in clips_of(inputs, onset, offset):
-        parts = windows(clip, window, stride or max(1, window // 2)) if window else [clip]
-        for index, part in enumerate(parts):
+        parts.extend(enumerate(windows(clip, window, stride or max(1, window // 2)) if window else [clip]))
+    rows = []
+    for index, part in parts:
+        row = {"input": part.source, "window": index, "onset": part.onset, "offset": part.offset}
+        row["notes"] = "; ".join(part.frames.notes)
+        try:
             prepared = preprocess_clip(part, bundle.description)
-            probs = probabilities(bundle, part, prepared)
-            rows.append(
-                {
-                    "input": part.source,
-                    "window": index,
-                    "onset": part.onset,
-                    "offset": part.offset,
-                    "frames": len(prepared["frame_numbers"]),
-                    "predicted": classes[int(np.argmax(probs))],
-                    **{f"prob_{name}": round(float(p), 6) for name, p in zip(classes, probs, strict=True)},
-                }
-            )
-            if qc_dir:
-                write_qc(Path(qc_dir), len(rows) - 1, part, prepared, rows[-1], bundle.description)
-    return pd.DataFrame(rows)
+        except SkippedClip as skipped:
+            log.warning("not predicted: %s", skipped)
+            row.update(frames=skipped.frames, reference_frame=skipped.reference_frame, status="skipped")
+            rows.append({**row, "reason": skipped.reason, "predicted": ""})
+            continue
+        probs = probabilities(bundle, part, prepared)
+        row.update(frames=len(prepared["frame_numbers"]), reference_frame=prepared["reference_frame"], status="ok")
+        row.update(reason="", predicted=classes[int(np.argmax(probs))])
+        row.update({f"prob_{name}": round(float(p), 6) for name, p in zip(classes, probs, strict=True)})
+        rows.append(row)
+        if qc_dir:
+            write_qc(Path(qc_dir), len(rows) - 1, part, prepared, row, bundle.description)
+    columns = ["input", "window", "onset", "offset", "frames", "reference_frame", "status", "reason", "notes"]
+    table = pd.DataFrame(rows, columns=[*columns, "predicted", *(f"prob_{name}" for name in classes)])
+    return table.astype({"reference_frame": "Int64"})
 
 
 def write_qc(out: Path, row: int, clip: ClipSpan, prepared: dict, result: dict, description: dict) -> Path:
@@ -222,11 +262,20 @@ def _unpatch(patches: np.ndarray) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
+def output_format(out: str | Path) -> str:
+    """``csv`` or ``json`` from the --out name; PredictError for any other suffix (checked before any work)."""
+    suffix = Path(out).suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise PredictError(f"--out {str(out)!r}: expected a file name ending in {' or '.join(OUTPUT_SUFFIXES)}")
+    return suffix[1:]
+
+
 def write_predictions(table: pd.DataFrame, out: str | Path) -> None:
-    """CSV, or JSON (a list of records) when ``out`` ends in .json."""
+    """CSV, or JSON (a list of records; skipped rows' empty values as null) when ``out`` ends in .json."""
+    out_format = output_format(out)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".json":
-        out.write_text(json.dumps(table.to_dict("records"), indent=2))
+    if out_format == "json":
+        out.write_text(table.to_json(orient="records", indent=2))
     else:
         table.to_csv(out, index=False)

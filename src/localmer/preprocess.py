@@ -6,7 +6,8 @@ patch count re-runs only the crop stage. Each loops over a subject's clips, runs
 what they return:
 
 ``detect_subject``   landmarks/<subject>.h5  one reference geometry per clip (or a smoothed track);
-                                             clips without a face are recorded as skipped, with why
+                                             clips without a face, or whose face is not on every
+                                             frame checked, are recorded as skipped, with why
 ``align_subject``    aligned/<subject>.h5    grey aligned faces (frames, H, W) uint8 + transforms
 ``crop_subject``     patches/<subject>.h5    per clip and region, patches (frames, m, h, w) uint8
 
@@ -93,6 +94,9 @@ def detect_subject(samples: pd.DataFrame, subject: str, out_path: str | Path, pa
                 frames.numbers, sample["onset"], sample["offset"], params["frames"], params["n_frames"]
             )
             result = clip_pipeline.find_face(frames, selected, sample["onset"], landmark_params)
+            if result["status"] == "ok":
+                face_problem = clip_pipeline.check_face_presence(frames, selected, result, landmark_params)
+                result = {"status": "skipped", "reason": face_problem} if face_problem else result
             if result["status"] != "ok" and params["strict"]:
                 raise PreprocessError(f"{sample['sample_id']}: {result['reason']} (preprocessing.strict is true)")
             group = h5.create_group(f"clips/{sample['clip']}")

@@ -11,7 +11,7 @@ import cv2
 import h5py
 import numpy as np
 
-from . import clip_pipeline, preprocess, regions
+from . import clip_pipeline, landmarks, preprocess, regions
 from .frames import ClipFrames
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,8 @@ def inspect(source: str | Path, out_dir: str | Path, params: dict, table: dict) 
 
     Writes into out_dir: ``landmarks.csv`` (68 points, input px), ``aligned.png``, ``<region>.png`` for
     the six regions, ``overlay.png`` (aligned face with landmarks, eye line, boxes and patch grids,
-    above the region crops) and ``inspect.json`` (input, frame used, detection, transform, boxes).
+    above the region crops) and ``inspect.json`` (input, frame used, faces seen there and the one used,
+    the detection, transform, boxes).
     Raises preprocess.PreprocessError when no face is found.
     """
     source = Path(source)
@@ -143,7 +144,8 @@ def inspect(source: str | Path, out_dir: str | Path, params: dict, table: dict) 
     info = {
         "input": str(source),
         "frame": int(result["reference_frame"]),
-        "faces": int(result["faces"]),
+        "faces": int(result["faces"]),  # faces the detector saw on that frame
+        "face_used": {"choice": landmarks.FACE_CHOICE, "box": [int(v) for v in result["box"]]},
         "upsample": int(result["upsample"]),
         "score": float(result["score"]),
         "roll_deg": float(result["roll_deg"]),
