@@ -10,7 +10,8 @@ Inputs are the preprocessed patches files (one per subject, see ``localmer.prepr
 scaled for the models by ``localmer.inputs`` (``onset_diff`` or ``raw``; ``localmer predict`` scales
 its clips with the same functions). Determinism: with ``training.seed`` and one thread per job
 (``localmer.tfsetup``), CPU runs repeat exactly (TensorFlow op determinism is switched on); GPU runs
-repeat only approximately.
+repeat only approximately. Every epoch's randomness is a function of (seed, epoch), and a job killed
+and rerun resumes exactly from its checkpoint (``fit_epochs``).
 """
 
 from __future__ import annotations
@@ -351,7 +352,8 @@ def train_spatial(
     """Train the spatial model of one region on the fold's training subjects.
 
     ``out`` holds paths: model (.keras), history (TSV), provenance (JSON), checkpoints (a folder kept
-    outside the workflow's declared outputs so that a rerun after SIGTERM resumes from it).
+    outside the workflow's declared outputs so that a rerun after SIGTERM or Ctrl-C resumes from it,
+    ``fit_epochs``).
     """
     import keras
     import tensorflow as tf
