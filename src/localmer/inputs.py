@@ -116,16 +116,25 @@ def load_region(patch_files: dict[str, str], samples: pd.DataFrame, region: str,
     return RegionFrames(np.concatenate(blocks), np.concatenate(owners), np.concatenate(phases))
 
 
-def spatial_batches(frames, targets, model_settings: dict, batch_size: int, shuffle_seed: int | None):
+def spatial_batches(frames, targets, model_settings: dict, batch_size: int, order: np.ndarray | None = None):
     """A tf.data pipeline of (frames scaled per ``model_settings['input']`` with a channel axis, targets)
-    batches; shuffled each epoch with ``shuffle_seed``, in order with None."""
+    batches, the frames in ``order`` (indices into ``frames``: one training epoch's shuffle) or, with
+    None, as stored. ``frames`` and ``targets`` may be tensors already: a training job converts them once
+    and builds one pipeline per epoch over them, taking each batch by index (no copy of the data per
+    epoch, no shuffle buffer)."""
     import tensorflow as tf
 
-    data = tf.data.Dataset.from_tensor_slices((frames, targets))
-    if shuffle_seed is not None:
-        data = data.shuffle(len(targets), seed=shuffle_seed, reshuffle_each_iteration=True)
+    frames, targets = tf.convert_to_tensor(frames), tf.convert_to_tensor(targets)
+    indices = np.arange(len(targets)) if order is None else np.asarray(order)
     scale = representation(model_settings["input"]).scale(model_settings)
-    return data.batch(batch_size).map(lambda x, y: (scale(x)[..., None], y), num_parallel_calls=1).prefetch(2)
+    return (
+        tf.data.Dataset.from_tensor_slices(indices)
+        .batch(batch_size)
+        .map(
+            lambda index: (scale(tf.gather(frames, index))[..., None], tf.gather(targets, index)), num_parallel_calls=1
+        )
+        .prefetch(2)
+    )
 
 
 # --------------------------------------------------------------------------------------------- temporal

@@ -10,14 +10,17 @@ Inputs are the preprocessed patches files (one per subject, see ``localmer.prepr
 scaled for the models by ``localmer.inputs`` (``onset_diff`` or ``raw``; ``localmer predict`` scales
 its clips with the same functions). Determinism: with ``training.seed`` and one thread per job
 (``localmer.tfsetup``), CPU runs repeat exactly (TensorFlow op determinism is switched on); GPU runs
-repeat only approximately.
+repeat only approximately. Every epoch's randomness is a function of (seed, epoch), and a job killed
+and rerun resumes exactly from its checkpoint (``fit_epochs``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import re
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,18 +164,181 @@ def _write_json(path: str | Path, data: dict) -> None:
     Path(path).write_text(json.dumps(data, indent=2, sort_keys=True))
 
 
-def _callbacks(checkpoint_dir: str | Path, history_path: str | Path, patience: int | None):
-    """Resume from checkpoint_dir after an interruption; log history; early stopping on validation loss."""
+# --------------------------------------------------------------------------------------------- epochs
+
+CHECKPOINT = re.compile(r"epoch-(\d+)")  # a checkpoint folder: the state at the end of that epoch (1-based)
+PARTIAL = ".partial"  # suffix of a checkpoint folder still being written
+
+
+def epoch_randomness(seed: int, epoch: int) -> np.random.Generator:
+    """Where all of an epoch's randomness comes from: first its sample order, then its dropout seeds."""
+    return np.random.default_rng([seed, epoch])
+
+
+def _seed_states(model) -> list:
+    """The state variables of the model's random seed generators (those of its dropout layers): Keras
+    saves none of them with the weights."""
+    return [variable for variable in model.non_trainable_variables if variable.name == "seed_generator_state"]
+
+
+def fit_identity(description: dict, *arrays: np.ndarray) -> str:
+    """Digest of what a fit depends on (settings, fold, the data arrays): a checkpoint is resumed only by
+    a job of the same identity."""
+    import hashlib
+
+    digest = hashlib.sha1(json.dumps(description, sort_keys=True).encode())
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.data)
+    return digest.hexdigest()
+
+
+def fit_epochs(
+    model,
+    epoch_inputs: Callable[[np.ndarray], tuple],
+    samples: int,
+    *,
+    epochs: int,
+    seed: int,
+    batch_size: int | None,
+    validation_data,
+    patience: int | None,
+    checkpoint_dir: str | Path,
+    identity: str,
+    label: str,
+) -> pd.DataFrame:
+    """Train ``model`` for ``epochs`` epochs so that a job killed at any moment (SIGTERM at a SLURM
+    walltime, Ctrl-C) and rerun ends with the weights, history and stop epoch of an uninterrupted job,
+    bit for bit on a CPU. Returns the history: epoch (0-based) and the logged losses and metrics.
+
+    - Every epoch's randomness is a function of (``seed``, epoch) alone (``epoch_randomness``), never of
+      the state of a random generator that a restart would lose: the epoch's sample order, a
+      permutation of range(``samples``), which ``epoch_inputs(order)`` turns into that epoch's ``x, y``
+      for ``model.fit``, and the states of the model's dropout seed generators, set before the epoch.
+      Keras' ``BackupAndRestore`` restores weights and the epoch counter only: the tf.data shuffle and
+      the dropout masks of a resumed job differed from the uninterrupted job's.
+    - One ``model.fit`` call per epoch; after each, the whole state goes to ``checkpoint_dir/epoch-N``:
+      model and optimizer weights, the history so far, the early-stopping state (and the best epoch's
+      weights). The folder is written as ``epoch-N.partial`` and renamed when complete, then the older
+      checkpoint is removed: a kill during the save leaves the previous checkpoint. The history lives
+      in the checkpoint, not in an output that a workflow manager deletes as incomplete.
+    - A rerun restores the newest checkpoint and goes on with the next epoch. One it cannot read, or
+      one of another job (``identity``: see ``fit_identity``), is logged and training starts again at
+      epoch 1.
+    - With ``patience`` (``validation_data`` needed), Keras' ``EarlyStopping(monitor="val_loss",
+      restore_best_weights=True)`` decides, its state kept in the checkpoint: training stops after
+      ``patience`` epochs without a better validation loss, and the model ends with the weights of its
+      best epoch.
+
+    The caller removes ``checkpoint_dir`` (``remove_checkpoints``) once its outputs are written.
+    """
     import keras
 
-    Path(history_path).parent.mkdir(parents=True, exist_ok=True)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(checkpoint_dir), delete_checkpoint=True),
-        keras.callbacks.CSVLogger(str(history_path), separator="\t", append=True),
-    ]
+    model.optimizer.build(model.trainable_variables)  # its variables exist for a checkpoint to restore
+    stopper = None
     if patience:
-        callbacks.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
-    return callbacks
+        stopper = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
+        stopper.set_model(model)
+        stopper.on_train_begin()
+    folder = Path(checkpoint_dir)
+    epoch, history, stopped = _restore_checkpoint(folder, model, stopper, identity, label)
+    while epoch < epochs and not stopped:
+        randomness = epoch_randomness(seed, epoch)
+        x, y = epoch_inputs(randomness.permutation(samples))
+        for state in _seed_states(model):
+            state.assign([int(randomness.integers(2**31)), 0])
+        logs = model.fit(
+            x,
+            y,
+            batch_size=batch_size,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            validation_data=validation_data,
+            shuffle=False,  # the order is the epoch's own, above
+            verbose=0,
+        ).history
+        record = {"epoch": epoch, **{name: values[-1] for name, values in sorted(logs.items())}}
+        history.append(record)
+        if stopper is not None:
+            stopper.on_epoch_end(epoch, record)
+            stopped = bool(model.stop_training)
+        epoch += 1
+        _save_checkpoint(folder, epoch, model, stopper, {"identity": identity, "history": history, "stopped": stopped})
+        log.info(
+            "%s epoch %d/%d: %s%s",
+            label,
+            epoch,
+            epochs,
+            ", ".join(f"{name} {value:.4f}" for name, value in record.items() if name != "epoch"),
+            "; early stopping" if stopped else "",
+        )
+    if stopper is not None and stopper.best_weights is not None:
+        stopper.on_train_end()
+        log.info(
+            "%s: the weights of epoch %d (best val_loss %.4f) are kept", label, stopper.best_epoch + 1, stopper.best
+        )
+    return pd.DataFrame(history)
+
+
+EARLY_STOPPING_STATE = ("wait", "best", "best_epoch", "stopped_epoch")
+
+
+def _save_checkpoint(folder: Path, epoch: int, model, stopper, progress: dict) -> None:
+    """The state after ``epoch`` epochs as folder ``epoch-<epoch>``, complete or absent."""
+    name = f"epoch-{epoch}"
+    partial = folder / f"{name}{PARTIAL}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    model.save_weights(partial / "model.weights.h5")  # the optimizer's state included
+    if stopper is not None:
+        progress["early_stopping"] = {key: getattr(stopper, key) for key in EARLY_STOPPING_STATE}
+        if stopper.best_weights is not None:
+            np.savez(partial / "best_weights.npz", *stopper.best_weights)
+    (partial / "progress.json").write_text(json.dumps(progress))
+    partial.rename(folder / name)
+    for older in folder.iterdir():
+        if older.name != name:
+            shutil.rmtree(older)
+
+
+def _restore_checkpoint(folder: Path, model, stopper, identity: str, label: str) -> tuple[int, list[dict], bool]:
+    """(epochs done, history, stopped early) from the newest checkpoint in ``folder`` into ``model`` and
+    ``stopper``; (0, [], False) with the folder cleared when there is none it can resume."""
+    found = {int(m.group(1)): path for path in folder.glob("epoch-*") if (m := CHECKPOINT.fullmatch(path.name))}
+    if not found:
+        if folder.exists():
+            log.warning("%s: %s holds no complete checkpoint; training starts at epoch 1", label, folder)
+            shutil.rmtree(folder)
+        return 0, [], False
+    epoch, path = max(found.items())
+    weights = [variable.numpy() for variable in model.weights + model.optimizer.variables]
+    try:
+        progress = json.loads((path / "progress.json").read_text())
+        if progress["identity"] != identity:
+            raise ValueError("it was written by a job with other settings or data")
+        best_weights = None
+        if stopper is not None and (path / "best_weights.npz").exists():
+            with np.load(path / "best_weights.npz") as saved:
+                best_weights = [saved[f"arr_{index}"] for index in range(len(saved.files))]
+        model.load_weights(path / "model.weights.h5")
+        if stopper is not None:
+            for key in EARLY_STOPPING_STATE:
+                setattr(stopper, key, progress["early_stopping"][key])
+            stopper.best_weights = best_weights
+    except (OSError, ValueError, KeyError) as error:  # json.JSONDecodeError is a ValueError
+        for variable, value in zip(model.weights + model.optimizer.variables, weights, strict=True):
+            variable.assign(value)  # a load that failed half way leaves no trace
+        log.warning("%s: checkpoint %s cannot be resumed (%s); training starts again at epoch 1", label, path, error)
+        shutil.rmtree(folder)
+        return 0, [], False
+    log.info("%s: resuming after epoch %d from %s", label, epoch, path)
+    return epoch, progress["history"], progress["stopped"]
+
+
+def remove_checkpoints(checkpoint_dir: str | Path) -> None:
+    """A job's checkpoints, once its outputs are written."""
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------- spatial
@@ -191,9 +357,11 @@ def train_spatial(
     """Train the spatial model of one region on the fold's training subjects.
 
     ``out`` holds paths: model (.keras), history (TSV), provenance (JSON), checkpoints (a folder kept
-    outside the workflow's declared outputs so that a rerun after SIGTERM resumes from it).
+    outside the workflow's declared outputs so that a rerun after SIGTERM or Ctrl-C resumes from it,
+    ``fit_epochs``).
     """
     import keras
+    import tensorflow as tf
 
     from . import models
 
@@ -218,6 +386,7 @@ def train_spatial(
             "training.spatial.precision is mixed_bfloat16 but this machine has no native bfloat16 "
             "(no GPU of compute capability >= 8.0, no AVX512-BF16/AMX CPU flag): expect it slower than float32"
         )
+    keras.utils.set_random_seed(training["seed"])  # initial weights from the seed, whatever ran before
     with models.dtype_policy(spatial["precision"]):
         model = models.spatial_model(
             patches,
@@ -229,32 +398,46 @@ def train_spatial(
         )
     models.compile_spatial(model, alpha, spatial["learning_rate"], gamma=training["focal_gamma"])
     validation_data = None
+    validation_arrays = ()
     if len(validation):
         val_data = inputs.load_region(patch_files, validation, region, representation)
         val_fitted = apex_window(val_data, spatial["apex_window"])
         val_targets = np.array([names.index(labels_of[sid]) for sid in validation.sample_id])[
             val_data.owner[val_fitted]
         ]
+        validation_arrays = (val_data.frames[val_fitted], val_targets)
         validation_data = inputs.spatial_batches(
-            val_data.frames[val_fitted],
+            validation_arrays[0],
             keras.utils.to_categorical(val_targets, len(names)),
             model_settings,
             spatial["batch_size"],
-            None,
         )
-    model.fit(
-        inputs.spatial_batches(
-            frames,
-            keras.utils.to_categorical(targets, len(names)),
-            model_settings,
-            spatial["batch_size"],
-            training["seed"],
+    # Converted once: every epoch's pipeline takes its batches from these by index.
+    frame_tensor = tf.convert_to_tensor(frames)
+    target_tensor = tf.convert_to_tensor(keras.utils.to_categorical(targets, len(names)))
+    history = fit_epochs(
+        model,
+        lambda order: (
+            inputs.spatial_batches(frame_tensor, target_tensor, model_settings, spatial["batch_size"], order),
+            None,
         ),
+        len(targets),
         epochs=spatial["epochs"],
+        seed=training["seed"],
+        batch_size=None,
         validation_data=validation_data,
-        verbose=2,
-        callbacks=_callbacks(out["checkpoints"], out["history"], spatial["patience"] if len(validation) else None),
+        patience=spatial["patience"] if len(validation) else None,
+        checkpoint_dir=out["checkpoints"],
+        identity=fit_identity(
+            {"stage": "spatial", "fold": fold.name, "region": region, "settings": settings},
+            frames,
+            targets,
+            *validation_arrays,
+        ),
+        label=f"fold {fold.name} spatial {region}",
     )
+    Path(out["history"]).parent.mkdir(parents=True, exist_ok=True)
+    history.to_csv(out["history"], sep="\t", index=False)
     Path(out["model"]).parent.mkdir(parents=True, exist_ok=True)
     model.save(out["model"])
     provenance = {
@@ -274,6 +457,7 @@ def train_spatial(
         "localmer_version": __version__,
     }
     _write_json(out["provenance"], provenance)
+    remove_checkpoints(out["checkpoints"])
     return provenance
 
 
@@ -379,6 +563,7 @@ def train_temporal(
 
     targets = np.array([list(classes).index(label) for label in train.label])
     alpha = models.inverse_frequency_alpha(targets, len(classes))
+    keras.utils.set_random_seed(training["seed"])  # initial weights from the seed, whatever ran before
     model = models.temporal_model(
         len(REGION_NAMES),
         steps,
@@ -392,16 +577,29 @@ def train_temporal(
     if len(validation):
         val_targets = np.array([list(classes).index(label) for label in validation.label])
         validation_data = (sequences_of(validation), keras.utils.to_categorical(val_targets, len(classes)))
-    model.fit(
-        sequences_of(train),
-        keras.utils.to_categorical(targets, len(classes)),
-        batch_size=temporal["batch_size"],
+    train_inputs = sequences_of(train)
+    one_hot = keras.utils.to_categorical(targets, len(classes))
+    history = fit_epochs(
+        model,
+        lambda order: ({name: values[order] for name, values in train_inputs.items()}, one_hot[order]),
+        len(targets),
         epochs=temporal["epochs"],
+        seed=training["seed"],
+        batch_size=temporal["batch_size"],
         validation_data=validation_data,
-        shuffle=True,
-        verbose=2,
-        callbacks=_callbacks(out["checkpoints"], out["history"], temporal["patience"] if len(validation) else None),
+        patience=temporal["patience"] if len(validation) else None,
+        checkpoint_dir=out["checkpoints"],
+        identity=fit_identity(
+            {"stage": "temporal", "fold": fold.name, "settings": settings},
+            *train_inputs.values(),
+            targets,
+            *(validation_data[0].values() if validation_data else ()),
+            *(validation_data[1:] if validation_data else ()),
+        ),
+        label=f"fold {fold.name} temporal",
     )
+    Path(out["history"]).parent.mkdir(parents=True, exist_ok=True)
+    history.to_csv(out["history"], sep="\t", index=False)
     Path(out["model"]).parent.mkdir(parents=True, exist_ok=True)
     model.save(out["model"])
     # A test subject whose every clip preprocessing skipped has nothing to predict (the report lists why).
@@ -434,4 +632,5 @@ def train_temporal(
             "localmer_version": __version__,
         },
     )
+    remove_checkpoints(out["checkpoints"])
     return predictions

@@ -1,6 +1,6 @@
 # Stages 5-7: leave-one-subject-out training. A fold is named by its test subject (dataset/subject).
 # Checkpoints live under results/<experiment>/checkpoints/, outside the declared outputs, so that a job
-# killed (SIGTERM at a SLURM walltime) and rerun resumes from its last epoch.
+# killed (SIGTERM at a SLURM walltime) and rerun resumes exactly from its last epoch (training.fit_epochs).
 # Fold "final" trains on every subject (no test subject, no validation subject) for the bundle that
 # `localmer predict` uses: not in rule all (it trains the models once more), run it with
 # `snakemake results/<experiment>/bundle/bundle.json`.
