@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from localmer.atomic import atomic_output
 from localmer.tasks.megc2019 import MEGC2019_CLASSES
 
 REQUIRED_COLUMNS = ("sample_id", "dataset", "true", "predicted")
@@ -347,7 +348,8 @@ def _plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Pa
     axes.set_ylabel("true")
     axes.set_title(title, fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_output(path) as partial:
+        figure.savefig(partial, dpi=120)
 
 
 def write_report(predictions, out_dir, classes=MEGC2019_CLASSES, n_boot=1000, seed=0) -> dict:
@@ -364,14 +366,16 @@ def write_report(predictions, out_dir, classes=MEGC2019_CLASSES, n_boot=1000, se
     if unit == "sample":
         notes.append("no subject column: bootstrap intervals resample samples, not subjects")
     document = {"classes": classes, "notes": notes, "parts": parts}
-    (out_dir / "metrics.json").write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    metrics_json = json.dumps(document, indent=2, allow_nan=False) + "\n"  # a NaN fails here, before any file
 
     rows = [
         [name, part["n"], part["accuracy"], part["uf1"], *part["ci"]["uf1"], part["uar"], *part["ci"]["uar"]]
         for name, part in parts.items()
     ]
-    pd.DataFrame(rows, columns=TSV_COLUMNS).to_csv(out_dir / "metrics.tsv", sep="\t", index=False, float_format="%.6f")
-    (out_dir / "metrics.md").write_text("# Evaluation metrics\n\n" + format_table(document))
+    with atomic_output(out_dir / "metrics.tsv") as partial:
+        pd.DataFrame(rows, columns=TSV_COLUMNS).to_csv(partial, sep="\t", index=False, float_format="%.6f")
+    with atomic_output(out_dir / "metrics.md") as partial:
+        partial.write_text("# Evaluation metrics\n\n" + format_table(document))
 
     confusion_dir = out_dir / "confusion"
     confusion_dir.mkdir(exist_ok=True)
@@ -379,9 +383,13 @@ def write_report(predictions, out_dir, classes=MEGC2019_CLASSES, n_boot=1000, se
         matrix = np.array(part["confusion"])
         stem = _file_stem(name)
         frame = pd.DataFrame(matrix, index=pd.Index(classes, name="true\\predicted"), columns=classes)
-        frame.to_csv(confusion_dir / f"{stem}.tsv", sep="\t")
+        with atomic_output(confusion_dir / f"{stem}.tsv") as partial:
+            frame.to_csv(partial, sep="\t")
         title = f"{name} (n={part['n']}): UF1 {part['uf1']:.4f}, UAR {part['uar']:.4f}"
         _plot_confusion(matrix, classes, title, confusion_dir / f"{stem}.png")
+    # Last: the workflow's target, and what says the report is complete.
+    with atomic_output(out_dir / "metrics.json") as partial:
+        partial.write_text(metrics_json)
     return document
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import clip_pipeline, regions
+from .atomic import atomic_output
 from .bundle import Bundle
 from .frames import ClipFrames, FrameError, is_video
 from .inputs import batch_sequences, spatial_batches, spatial_frames, standardise
@@ -209,9 +210,9 @@ def write_qc(out: Path, row: int, clip: ClipSpan, prepared: dict, result: dict, 
     )
     label = f"{result['predicted']} " + " ".join(f"{k[5:]}={v:.2f}" for k, v in result.items() if k.startswith("prob_"))
     cv2.putText(picture, label, (4, 16), cv2.FONT_HERSHEY_PLAIN, 1.0, (255, 255, 255), 1, cv2.LINE_AA)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / f"{row:04d}_{Path(clip.source).name}_{clip.onset}-{clip.offset}.png"
-    cv2.imwrite(str(path), picture)
+    with atomic_output(path) as partial:
+        cv2.imwrite(str(partial), picture)
     return path
 
 
@@ -225,8 +226,8 @@ def _unpatch(patches: np.ndarray) -> np.ndarray:
 def write_predictions(table: pd.DataFrame, out: str | Path) -> None:
     """CSV, or JSON (a list of records) when ``out`` ends in .json."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".json":
-        out.write_text(json.dumps(table.to_dict("records"), indent=2))
-    else:
-        table.to_csv(out, index=False)
+    with atomic_output(out) as partial:
+        if out.suffix.lower() == ".json":
+            partial.write_text(json.dumps(table.to_dict("records"), indent=2))
+        else:
+            table.to_csv(partial, index=False)

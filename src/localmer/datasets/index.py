@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import atomic_output
 from ..frames import FrameError, frame_number, is_video, list_frames, video_frame_count
 from .common import (
     EXCLUDED_COLUMNS,
@@ -88,12 +89,17 @@ class SampleIndex:
         return counts.reset_index()
 
     def write(self, out_dir: str | Path) -> None:
+        """samples.tsv, excluded.tsv, reconciliation.tsv and index_summary.tsv, each complete or absent."""
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        self.samples.to_csv(out / "samples.tsv", sep="\t", index=False)
-        self.excluded.to_csv(out / "excluded.tsv", sep="\t", index=False)
-        self.reconciliation.to_csv(out / "reconciliation.tsv", sep="\t", index=False)
-        self.summary().to_csv(out / "index_summary.tsv", sep="\t", index=False)
+        tables = {
+            "samples.tsv": self.samples,
+            "excluded.tsv": self.excluded,
+            "reconciliation.tsv": self.reconciliation,
+            "index_summary.tsv": self.summary(),
+        }
+        for name, table in tables.items():
+            with atomic_output(out / name) as partial:
+                table.to_csv(partial, sep="\t", index=False)
 
 
 def build_index(datasets: list[dict], task: dict, base_dir: str | Path = ".") -> SampleIndex:
