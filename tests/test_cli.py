@@ -7,6 +7,7 @@ import sys
 
 import pandas as pd
 import yaml
+from conftest import REPO
 
 from localmer.cli import main as cli
 
@@ -16,6 +17,31 @@ def test_help_lists_a_subcommand_per_stage():
     assert result.returncode == 0
     for command in ("config", "synth", "index"):
         assert f"    {command} " in result.stdout
+
+
+def test_ffmpeg_messages_only_with_verbose_and_localmer_errors_always(tmp_path):
+    """An unreadable video: ffmpeg's "moov atom not found" stays out of stderr by default, localmer's
+    one-line error does not; --verbose (the control) shows ffmpeg's message and the traceback."""
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    config = ["--config", str(REPO / "config" / "config.yaml"), "--base-dir", str(REPO)]
+    command = [
+        sys.executable,
+        "-m",
+        "localmer",
+        "inspect",
+        str(tmp_path / "broken.mp4"),
+        "--out",
+        str(tmp_path),
+        *config,
+    ]
+    quiet = subprocess.run(command, capture_output=True, text=True)
+    assert quiet.returncode == 2
+    assert quiet.stderr.splitlines() == [
+        f"localmer inspect: error: video '{tmp_path / 'broken.mp4'}' cannot be read by OpenCV (corrupt or "
+        "unsupported codec)"
+    ]
+    verbose = subprocess.run([*command[:3], "--verbose", *command[3:]], capture_output=True, text=True)
+    assert verbose.returncode == 1 and "moov atom not found" in verbose.stderr and "Traceback" in verbose.stderr
 
 
 def index_config(real_layout, tmp_path, **task) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -301,3 +303,18 @@ def test_bad_inputs_give_clear_errors(trained_bundle, loaded, tmp_path, capsys):
     (tmp_path / "m.csv").write_text("file\nx\n")
     with pytest.raises(predict.PredictError, match="needs a column 'path'"):
         predict.predict(loaded, [str(tmp_path / "m.csv")])
+
+
+def test_library_notices_only_with_verbose(trained_bundle, tmp_path):
+    """`localmer predict` in a fresh process: TensorFlow's C++ notices, absl's, tf.data's E0000 line and
+    tf.function's retracing warning stay out of stderr by default; with --verbose (the control: they are
+    printed in this run) they are shown. Errors reaching stderr: test_ffmpeg_messages_... in test_cli."""
+    sample = trained_bundle["test"].iloc[0]
+    command = [sys.executable, "-m", "localmer", "predict", str(trained_bundle["path"]), sample.frame_dir]
+    noise = ("E0000", "I0000", "absl::InitializeLog", "tf.function retracing", "oneDNN", "cpu_feature_guard")
+    quiet = subprocess.run(command, capture_output=True, text=True)
+    assert quiet.returncode == 0 and "prob_negative" in quiet.stdout
+    assert not [line for line in quiet.stderr.splitlines() if any(n in line for n in noise)], quiet.stderr
+    verbose = subprocess.run([*command[:3], "--verbose", *command[3:]], capture_output=True, text=True)
+    assert verbose.returncode == 0
+    assert "tf.function retracing" in verbose.stderr and "E0000" in verbose.stderr
