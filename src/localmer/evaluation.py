@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -391,6 +392,30 @@ def write_report(predictions, out_dir, classes=MEGC2019_CLASSES, n_boot=1000, se
     with atomic_output(out_dir / "metrics.json") as partial:
         partial.write_text(metrics_json)
     return document
+
+
+def run_summary(metrics_files: dict[str, str | Path], run_started: float) -> list[str]:
+    """One line per experiment for the end of a workflow run: FULL UF1, UAR and n from its metrics.json,
+    and whether this run computed them (the file is newer than ``run_started``, a ``time.time()``) or
+    they are unchanged since an earlier run, and when that was."""
+    lines = []
+    for name, path in metrics_files.items():
+        path = Path(path)
+        if not path.exists():
+            lines.append(f"localmer {name}: no metrics ({path} not written yet)")
+            continue
+        full = json.loads(path.read_text())["parts"][FULL]
+        modified = path.stat().st_mtime
+        origin = (
+            "computed by this run"
+            if modified >= run_started
+            else f"unchanged since {datetime.fromtimestamp(modified):%Y-%m-%d %H:%M}, from an earlier run"
+        )
+        lines.append(
+            f"localmer {name} ({origin}): FULL UF1 {_number(full['uf1'])}  UAR {_number(full['uar'])}  "
+            f"(n = {full['n']}; {path.parent}/metrics.md)"
+        )
+    return lines
 
 
 def ablation_table(metrics_files: dict[str, str | Path]) -> pd.DataFrame:
