@@ -81,6 +81,25 @@ def test_index_error_is_a_message_and_exit_code_2(real_layout, tmp_path, capsys)
     assert "Traceback" not in err
 
 
+def test_index_with_strict_false_says_how_many_clips_differ_and_where(real_layout, tmp_path, capsys, caplog):
+    gt = tmp_path / "gt.csv"
+    gt.write_bytes(real_layout["gt"].read_bytes() + b"casme2,sub01,EP99_99,1\r\n")
+    config = index_config(real_layout, tmp_path, ground_truth=str(gt), strict=False)
+    out = tmp_path / "out"
+    assert cli(["index", "--config", config, "--out", str(out)]) == 0
+    line = f"1 clip(s) differ from the ground truth (1 missing, 0 label_mismatch): see {out / 'reconciliation.tsv'}"
+    assert f"task.strict is false: {line}" in capsys.readouterr().out.splitlines()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "task.strict is false: 1 clip(s) differ from the ground truth (1 missing, 0 label_mismatch): see " in (
+        " ".join(warned)
+    )
+    # Control: no difference, no line.
+    caplog.clear()
+    config = index_config(real_layout, tmp_path, strict=False)
+    assert cli(["index", "--config", config, "--out", str(tmp_path / "same")]) == 0
+    assert "differ" not in capsys.readouterr().out and "differ" not in caplog.text
+
+
 def test_synth_writes_a_corpus_and_checks_its_flags(tmp_path, capsys):
     out = tmp_path / "corpus"
     flags = ["--subjects", "1", "--clips-per-class", "1", "--extra-clips-per-subject", "0", "--fps", "30"]

@@ -55,6 +55,9 @@ def _index(args: argparse.Namespace) -> int:
     index = datasets.build_index(experiment["datasets"], experiment["task"], base_dir=args.base_dir)
     index.write(args.out)
     print(index.summary().to_string(index=False))
+    differences = index.differences_line(Path(args.out) / "reconciliation.tsv")
+    if differences:
+        print(f"task.strict is false: {differences}")
     return 0
 
 

@@ -35,6 +35,7 @@ from ..frames import FrameError, frame_number, is_video, list_frames, video_fram
 from .common import (
     EXCLUDED_COLUMNS,
     RECONCILIATION_COLUMNS,
+    RECONCILIATION_DIFFERENCES,
     AnnotatedClip,
     AnnotationError,
     Problem,
@@ -87,6 +88,20 @@ class SampleIndex:
         counts.loc["FULL", "excluded"] = len(self.excluded)
         counts.index.name = "dataset"
         return counts.reset_index()
+
+    def differences(self) -> pd.DataFrame:
+        """The reconciliation's differences from the ground truth (missing clips, label mismatches):
+        recorded rather than raised when task.strict is false."""
+        return self.reconciliation[self.reconciliation.status.isin(RECONCILIATION_DIFFERENCES)]
+
+    def differences_line(self, reconciliation_path: str | Path) -> str | None:
+        """A one-line summary of ``differences`` naming where they are listed; None when there are none."""
+        differences = self.differences()
+        if differences.empty:
+            return None
+        counts = differences.status.value_counts()
+        kinds = ", ".join(f"{counts.get(status, 0)} {status}" for status in RECONCILIATION_DIFFERENCES)
+        return f"{len(differences)} clip(s) differ from the ground truth ({kinds}): see {reconciliation_path}"
 
     def write(self, out_dir: str | Path) -> None:
         """samples.tsv, excluded.tsv, reconciliation.tsv and index_summary.tsv, each complete or absent."""
@@ -176,7 +191,11 @@ def build_index(datasets: list[dict], task: dict, base_dir: str | Path = ".") ->
             strict=task.get("strict", True),
             gt_path=str(task["ground_truth"]),
         )
-    return SampleIndex(samples.reset_index(drop=True), excluded_table.reset_index(drop=True), reconciliation, classes)
+    index = SampleIndex(samples.reset_index(drop=True), excluded_table.reset_index(drop=True), reconciliation, classes)
+    differences = index.differences_line("reconciliation.tsv")
+    if differences:  # only with task.strict false: strict mode raised above
+        log.warning("task.strict is false: %s", differences)
+    return index
 
 
 def _attach_frames(clip: AnnotatedClip, kind: DatasetKind, problems: list[Problem]) -> dict | None:
