@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -34,13 +35,15 @@ def test_ffmpeg_messages_only_with_verbose_and_localmer_errors_always(tmp_path):
         str(tmp_path),
         *config,
     ]
-    quiet = subprocess.run(command, capture_output=True, text=True)
+    # Without the variables an in-process cli() call of an earlier test has set (they would win).
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL")}
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env)
     assert quiet.returncode == 2
     assert quiet.stderr.splitlines() == [
         f"localmer inspect: error: video '{tmp_path / 'broken.mp4'}' cannot be read by OpenCV (corrupt or "
         "unsupported codec)"
     ]
-    verbose = subprocess.run([*command[:3], "--verbose", *command[3:]], capture_output=True, text=True)
+    verbose = subprocess.run([*command[:3], "--verbose", *command[3:]], capture_output=True, text=True, env=env)
     assert verbose.returncode == 1 and "moov atom not found" in verbose.stderr and "Traceback" in verbose.stderr
 
 
