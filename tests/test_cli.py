@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pandas as pd
 import yaml
+from conftest import REPO
 
 from localmer.cli import main as cli
 
@@ -16,6 +18,33 @@ def test_help_lists_a_subcommand_per_stage():
     assert result.returncode == 0
     for command in ("config", "synth", "index"):
         assert f"    {command} " in result.stdout
+
+
+def test_ffmpeg_messages_only_with_verbose_and_localmer_errors_always(tmp_path):
+    """An unreadable video: ffmpeg's "moov atom not found" stays out of stderr by default, localmer's
+    one-line error does not; --verbose (the control) shows ffmpeg's message and the traceback."""
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    config = ["--config", str(REPO / "config" / "config.yaml"), "--base-dir", str(REPO)]
+    command = [
+        sys.executable,
+        "-m",
+        "localmer",
+        "inspect",
+        str(tmp_path / "broken.mp4"),
+        "--out",
+        str(tmp_path),
+        *config,
+    ]
+    # Without the variables an in-process cli() call of an earlier test has set (they would win).
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL")}
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert quiet.returncode == 2
+    assert quiet.stderr.splitlines() == [
+        f"localmer inspect: error: video '{tmp_path / 'broken.mp4'}' cannot be read by OpenCV (corrupt or "
+        "unsupported codec)"
+    ]
+    verbose = subprocess.run([*command[:3], "--verbose", *command[3:]], capture_output=True, text=True, env=env)
+    assert verbose.returncode == 1 and "moov atom not found" in verbose.stderr and "Traceback" in verbose.stderr
 
 
 def index_config(real_layout, tmp_path, **task) -> str:
@@ -53,6 +82,25 @@ def test_index_error_is_a_message_and_exit_code_2(real_layout, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "localmer index: error: 1 clip(s) differ" in err and "missing: casme2/sub01/EP99_99" in err
     assert "Traceback" not in err
+
+
+def test_index_with_strict_false_says_how_many_clips_differ_and_where(real_layout, tmp_path, capsys, caplog):
+    gt = tmp_path / "gt.csv"
+    gt.write_bytes(real_layout["gt"].read_bytes() + b"casme2,sub01,EP99_99,1\r\n")
+    config = index_config(real_layout, tmp_path, ground_truth=str(gt), strict=False)
+    out = tmp_path / "out"
+    assert cli(["index", "--config", config, "--out", str(out)]) == 0
+    line = f"1 clip(s) differ from the ground truth (1 missing, 0 label_mismatch): see {out / 'reconciliation.tsv'}"
+    assert f"task.strict is false: {line}" in capsys.readouterr().out.splitlines()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "task.strict is false: 1 clip(s) differ from the ground truth (1 missing, 0 label_mismatch): see " in (
+        " ".join(warned)
+    )
+    # Control: no difference, no line.
+    caplog.clear()
+    config = index_config(real_layout, tmp_path, strict=False)
+    assert cli(["index", "--config", config, "--out", str(tmp_path / "same")]) == 0
+    assert "differ" not in capsys.readouterr().out and "differ" not in caplog.text
 
 
 def test_synth_writes_a_corpus_and_checks_its_flags(tmp_path, capsys):

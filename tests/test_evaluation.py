@@ -338,3 +338,23 @@ def test_ablation_table_compares_experiments(tmp_path):
     markdown = evaluation.ablation_markdown(table)
     assert "| experiment | FULL UF1 / UAR | casme2 UF1 / UAR |" in markdown
     assert "| no_se | 0.0000 / 0.0000 |" in markdown
+
+
+def test_run_summary_marks_metrics_this_run_did_not_compute(tmp_path):
+    """The end-of-run summary: metrics written after the run started are this run's; an older file's
+    figures are marked unchanged since its time, not printed as if new; a missing one is said so."""
+    import os
+    from datetime import datetime
+
+    metrics = {"FULL": {"uf1": 0.5, "uar": 0.25, "n": 12}}
+    for name in ("old", "new"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"parts": metrics}))
+    started = datetime(2026, 3, 1, 12, 0).timestamp()
+    os.utime(tmp_path / "old" / "metrics.json", (started - 3600, started - 3600))
+    os.utime(tmp_path / "new" / "metrics.json", (started + 60, started + 60))
+    files = {name: tmp_path / name / "metrics.json" for name in ("old", "new", "absent")}
+    old, new, absent = evaluation.run_summary(files, started)
+    assert old.startswith("localmer old (unchanged since 2026-03-01 11:00, from an earlier run): FULL UF1 0.5000")
+    assert new.startswith("localmer new (computed by this run): FULL UF1 0.5000  UAR 0.2500  (n = 12;")
+    assert absent == f"localmer absent: no metrics ({files['absent']} not written yet)"

@@ -6,8 +6,11 @@ clip; a video with no face, a corrupted bundle, wrong inputs and arguments give 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -135,6 +138,99 @@ def test_corrupted_or_incompatible_bundle_is_refused_before_loading(trained_bund
         bundle.read_bundle(copy)
     with pytest.raises(bundle.BundleError, match="not a model bundle"):
         bundle.read_bundle(tmp_path / "nowhere")
+
+
+def tampered_copy(source: Path, target: Path, edit=None, *, redigest: bool = False, links: dict | None = None) -> Path:
+    """A copy of bundle ``source`` whose files are links to the original's (151 MB not copied), its
+    bundle.json passed through ``edit`` (description -> new content); ``redigest`` recomputes the digest
+    as a forger would; ``links`` points bundle files at other originals (name -> original's name)."""
+    description = json.loads((source / "bundle.json").read_text())
+    for name in description["files"]:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).symlink_to(source / (links or {}).get(name, name))
+    content = edit(description) if edit else description
+    if redigest:
+        content["digest"] = bundle.description_digest(content)
+    (target / "bundle.json").write_text(content if isinstance(content, str) else json.dumps(content))
+    return target
+
+
+def edited(**changes):
+    return lambda description: {**description, **changes}
+
+
+def without(field):
+    return lambda description: {k: v for k, v in description.items() if k != field}
+
+
+def mouth_size(size):
+    return lambda description: {**description, "region_sizes": {**description["region_sizes"], "mouth": size}}
+
+
+TAMPERED = {
+    # A relabelling: caught by bundle.json's own digest (the files' digests do not cover it).
+    "classes reordered": (edited(classes=CLASSES[::-1]), {}, r"bundle\.json has been edited or corrupted"),
+    "not an object": (lambda d: [d], {}, "expected a JSON object, found a list"),
+    "truncated": (lambda d: json.dumps(d)[: len(json.dumps(d)) // 2], {}, r"bundle\.json: corrupted \("),
+    "classes missing": (without("classes"), {"redigest": True}, "field 'classes' is missing"),
+    "duplicate class": (edited(classes=["negative"] * 3), {"redigest": True}, "field 'classes' should be"),
+    "region size not a pair": (mouth_size([60]), {"redigest": True}, "field 'region_sizes' should be"),
+    "model file swapped": (
+        None,
+        {"links": {"spatial/mouth.keras": "spatial/nose.keras"}},
+        r"mouth\.keras' is corrupted",
+    ),
+    # A consistent description (digest recomputed) that the loaded models contradict (more cases below):
+    "one class more": (
+        edited(classes=[*CLASSES, "other"]),
+        {"redigest": True},
+        "3 outputs, bundle.json lists 4 classes",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERED))
+def test_tampered_bundle_is_a_one_line_error(case, trained_bundle, tmp_path, capsys):
+    edit, options, message = TAMPERED[case]
+    copy = tampered_copy(trained_bundle["path"], tmp_path / "bundle", edit, **options)
+    capsys.readouterr()
+    assert cli(["predict", str(copy), str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
+
+
+def test_the_digest_is_what_catches_a_relabelling(trained_bundle, tmp_path):
+    """Control for "classes reordered": the same reorder with the digest recomputed is self-consistent,
+    so no check can tell it from a bundle trained with that class order; the digest guards against edits
+    and corruption, not against someone who recomputes it. An untampered copy passes too."""
+    assert bundle.check_bundle(tampered_copy(trained_bundle["path"], tmp_path / "same"))["classes"] == CLASSES
+    forged = tampered_copy(trained_bundle["path"], tmp_path / "forged", edited(classes=CLASSES[::-1]), redigest=True)
+    assert bundle.check_bundle(forged)["classes"] == CLASSES[::-1]
+    # An old bundle (format 1, no digest) is refused by its version, before the digest is looked at.
+    old = tampered_copy(
+        trained_bundle["path"], tmp_path / "old", lambda d: {**without("digest")(d), "format_version": 1}
+    )
+    with pytest.raises(bundle.BundleError, match="format version 1 .* reads version 2"):
+        bundle.check_bundle(old)
+
+
+def test_models_that_contradict_the_description_are_refused(trained_bundle, loaded):
+    """check_models on the loaded models (loaded once here, not per case as predict would)."""
+    import keras
+
+    root = trained_bundle["path"]
+    classifiers = {r: keras.saving.load_model(root / bundle.spatial_file(r)) for r in REGION_NAMES}
+    description = trained_bundle["description"]
+    rest = (loaded.temporal, loaded.mean, loaded.std, root)
+    bundle.check_models(description, classifiers, *rest)  # control: the bundle as written fits its models
+    with pytest.raises(bundle.BundleError, match=r"mouth\.keras: input \(9, 12, 20, 1\), .* 72x36 .* \(9, 12, 24, 1\)"):
+        bundle.check_models(mouth_size([72, 36])(description), classifiers, *rest)
+    with pytest.raises(bundle.BundleError, match=r"mouth\.keras: input \(9, 16, 12, 1\)"):
+        bundle.check_models(description, {**classifiers, "mouth": classifiers["nose"]}, *rest)
+    with pytest.raises(bundle.BundleError, match="4 outputs, bundle.json lists 3 region classes"):
+        bundle.check_models(edited(region_classes=CLASSES)(description), classifiers, *rest)
+    with pytest.raises(bundle.BundleError, match=r"statistics of shape \(5, 256\)"):
+        bundle.check_models(description, classifiers, loaded.temporal, loaded.mean[:5], loaded.std, root)
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +410,23 @@ def test_bad_arguments_are_one_line_errors_before_any_work(tmp_path, capsys, arg
     # Control: with a good argument the same command gets as far as the bundle.
     assert cli(["predict", str(tmp_path / "no-bundle"), str(tmp_path / "clip.avi")]) == 2
     assert "is not a model bundle" in capsys.readouterr().err
+
+
+def test_library_notices_only_with_verbose(trained_bundle, tmp_path):
+    """`localmer predict` in a fresh process: TensorFlow's C++ notices, absl's, tf.data's E0000 line and
+    tf.function's retracing warning stay out of stderr by default; with --verbose (the control: they are
+    printed in this run) they are shown. Errors reaching stderr: test_ffmpeg_messages_... in test_cli."""
+    sample = trained_bundle["test"].iloc[0]
+    command = [sys.executable, "-m", "localmer", "predict", str(trained_bundle["path"]), sample.frame_dir]
+    # Without the variables an in-process cli() call of an earlier test has set (they would win).
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL")}
+    # Both at once: each is a single-threaded process, mostly importing TensorFlow and loading models.
+    runs = [
+        subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for c in (command, [*command[:3], "--verbose", *command[3:]])
+    ]
+    (quiet_out, quiet_err), (_, verbose_err) = (run.communicate(timeout=600) for run in runs)
+    assert [run.returncode for run in runs] == [0, 0] and "prob_negative" in quiet_out, quiet_err + verbose_err
+    noise = ("E0000", "I0000", "absl::InitializeLog", "tf.function retracing", "oneDNN", "cpu_feature_guard")
+    assert not [line for line in quiet_err.splitlines() if any(n in line for n in noise)], quiet_err
+    assert "tf.function retracing" in verbose_err and "E0000" in verbose_err, verbose_err

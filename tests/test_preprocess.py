@@ -420,3 +420,30 @@ def test_detection_on_a_smaller_copy_fits_the_points_at_full_resolution():
     # At 64 px the face is too small for the detector: the 64 px result came from a wider copy.
     tiny = cv2.resize(photo, (64, round(photo.shape[0] * 64 / photo.shape[1])), interpolation=cv2.INTER_AREA)
     assert landmarks.detect(tiny, upsample=0) is None
+
+
+def test_a_failed_preprocess_leaves_no_partial_file(tiny_indexed_corpus, tmp_path, capsys):
+    """`localmer preprocess` meets a corrupt frame in a subject's second clip: it fails, and writes no
+    landmarks file holding only the first clip, nor leaves its partial file. Control: the same run on
+    intact frames writes the file with every clip."""
+    samples = tiny_indexed_corpus["samples"]
+    subject = samples[samples.subject == "casme2/sub01"].copy()
+    assert len(subject) >= 2
+    subject["frame_dir"] = [str(shutil.copytree(d, tmp_path / "frames" / Path(d).name)) for d in subject.frame_dir]
+    subject.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    command = ["preprocess", "--samples", str(tmp_path / "samples.tsv"), "--subjects", "casme2/sub01"]
+    command += ["--config", str(REPO / "config" / "config.yaml"), "--base-dir", str(REPO)]
+    landmarks_file = Path("landmarks") / "casme2" / "sub01.h5"
+
+    assert cli([*command, "--out", str(tmp_path / "intact")]) == 0
+    with h5py.File(tmp_path / "intact" / landmarks_file) as h5:
+        assert sorted(h5["clips"]) == sorted(subject["clip"])
+
+    second = subject.iloc[1]
+    onset_frame = next(n for n in second.frames.split("|") if frame_number(n) == second.onset)
+    (Path(second.frame_dir) / onset_frame).write_bytes(b"not an image")
+    capsys.readouterr()
+    assert cli([*command, "--out", str(tmp_path / "broken")]) == 2
+    assert "cannot be decoded" in capsys.readouterr().err
+    assert not (tmp_path / "broken" / landmarks_file).exists()
+    assert not [p for p in (tmp_path / "broken").rglob("*") if p.is_file()]  # no partial file either

@@ -354,3 +354,27 @@ def test_a_smaller_face_fraction_makes_valid_casme2_sized_frames(tmp_path):
         assert detection is not None and detection.faces == 1, row["clip"]
         right_eye, left_eye = detection.landmarks[36:42].mean(0), detection.landmarks[42:48].mean(0)
         assert np.linalg.norm(left_eye - right_eye) == pytest.approx(float(row["iod_px"]), rel=0.1), row["clip"]
+
+
+def test_a_failed_rerun_leaves_the_earlier_corpus_whole(tiny_corpus, tmp_path, monkeypatch):
+    """A rerun interrupted after rendering one subject neither mixes its frames into the earlier corpus
+    nor leaves a partial folder (a rerun that completes replaces it: the test above)."""
+    import shutil
+
+    from localmer.synth import corpus
+
+    out = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, out)
+    render, rendered = corpus.render_subject, []
+
+    def render_then_interrupt(subject, out_dir):
+        if rendered:
+            raise KeyboardInterrupt
+        rendered.append(subject)
+        return render(subject, out_dir)
+
+    monkeypatch.setattr(corpus, "render_subject", render_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        synth.write_corpus(out, with_changes(TINY, seed=3))
+    assert rendered and file_digests(out) == file_digests(tiny_corpus)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in tiny_corpus.iterdir())

@@ -55,6 +55,9 @@ def _index(args: argparse.Namespace) -> int:
     index = datasets.build_index(experiment["datasets"], experiment["task"], base_dir=args.base_dir)
     index.write(args.out)
     print(index.summary().to_string(index=False))
+    differences = index.differences_line(Path(args.out) / "reconciliation.tsv")
+    if differences:
+        print(f"task.strict is false: {differences}")
     return 0
 
 
@@ -153,7 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the Snakemake workflow runs them in order.",
     )
     parser.add_argument("--version", action="version", version=f"localmer {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging, TensorFlow's and ffmpeg's own messages, and a traceback with an error",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("config", help="validate a config file and print it with defaults filled")
@@ -260,10 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .preprocess import PreprocessError
-    from .runlog import to_stderr
+    from .runlog import quiet_libraries, to_stderr
 
     args = build_parser().parse_args(argv)
     to_stderr(args.verbose)
+    quiet_libraries(args.verbose)
     try:
         return args.func(args)
     # Bad input (config, sheets, frames, predictions) is a ValueError naming the file and field: a

@@ -40,11 +40,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from localmer.atomic import atomic_output
 from localmer.tasks.megc2019 import MEGC2019_CLASSES
 
 REQUIRED_COLUMNS = ("sample_id", "dataset", "true", "predicted")
@@ -413,7 +415,8 @@ def _plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Pa
     axes.set_ylabel("true")
     axes.set_title(title, fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_output(path) as partial:
+        figure.savefig(partial, dpi=120)
 
 
 def write_report(
@@ -437,7 +440,7 @@ def write_report(
     document = {"classes": classes, "notes": notes, "parts": parts}
     if missing is not None:
         document["not_predicted"] = missing[["sample_id", "status", "reason"]].to_dict("records")
-    (out_dir / "metrics.json").write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    metrics_json = json.dumps(document, indent=2, allow_nan=False) + "\n"  # a NaN fails here, before any file
 
     rows = [
         [
@@ -451,10 +454,12 @@ def write_report(
         ]
         for name, part in parts.items()
     ]
-    pd.DataFrame(rows, columns=TSV_COLUMNS).to_csv(
-        out_dir / "metrics.tsv", sep="\t", index=False, float_format="%.6f", na_rep="n/a"
-    )
-    (out_dir / "metrics.md").write_text("# Evaluation metrics\n\n" + format_table(document))
+    with atomic_output(out_dir / "metrics.tsv") as partial:
+        pd.DataFrame(rows, columns=TSV_COLUMNS).to_csv(
+            partial, sep="\t", index=False, float_format="%.6f", na_rep="n/a"
+        )
+    with atomic_output(out_dir / "metrics.md") as partial:
+        partial.write_text("# Evaluation metrics\n\n" + format_table(document))
 
     confusion_dir = out_dir / "confusion"
     confusion_dir.mkdir(exist_ok=True)
@@ -462,15 +467,43 @@ def write_report(
         matrix = np.array(part["confusion"])
         stem = _file_stem(name)
         frame = pd.DataFrame(matrix, index=pd.Index(classes, name="true\\predicted"), columns=classes)
-        frame.to_csv(confusion_dir / f"{stem}.tsv", sep="\t")
+        with atomic_output(confusion_dir / f"{stem}.tsv") as partial:
+            frame.to_csv(partial, sep="\t")
         title = f"{name} (n={part['n']}): UF1 {part['uf1']:.4f}, UAR {part['uar']:.4f}"
         _plot_confusion(matrix, classes, title, confusion_dir / f"{stem}.png")
+    # Last: the workflow's target, and what says the report is complete.
+    with atomic_output(out_dir / "metrics.json") as partial:
+        partial.write_text(metrics_json)
     return document
 
 
 def _bounds(ci: dict, metric: str) -> tuple[float | None, float | None]:
     """(low, high) of an interval; (None, None) for a part without one."""
     return (None, None) if ci[metric] is None else tuple(ci[metric])
+
+
+def run_summary(metrics_files: dict[str, str | Path], run_started: float) -> list[str]:
+    """One line per experiment for the end of a workflow run: FULL UF1, UAR and n from its metrics.json,
+    and whether this run computed them (the file is newer than ``run_started``, a ``time.time()``) or
+    they are unchanged since an earlier run, and when that was."""
+    lines = []
+    for name, path in metrics_files.items():
+        path = Path(path)
+        if not path.exists():
+            lines.append(f"localmer {name}: no metrics ({path} not written yet)")
+            continue
+        full = json.loads(path.read_text())["parts"][FULL]
+        modified = path.stat().st_mtime
+        origin = (
+            "computed by this run"
+            if modified >= run_started
+            else f"unchanged since {datetime.fromtimestamp(modified):%Y-%m-%d %H:%M}, from an earlier run"
+        )
+        lines.append(
+            f"localmer {name} ({origin}): FULL UF1 {_number(full['uf1'])}  UAR {_number(full['uar'])}  "
+            f"(n = {full['n']}; {path.parent}/metrics.md)"
+        )
+    return lines
 
 
 def ablation_table(metrics_files: dict[str, str | Path]) -> pd.DataFrame:

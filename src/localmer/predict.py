@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import clip_pipeline, config, regions
+from .atomic import atomic_output
 from .bundle import Bundle
 from .frames import ClipFrames, FrameError, is_video
 from .inputs import batch_sequences, spatial_batches, spatial_frames, standardise
@@ -249,9 +250,9 @@ def write_qc(out: Path, row: int, clip: ClipSpan, prepared: dict, result: dict, 
     )
     label = f"{result['predicted']} " + " ".join(f"{k[5:]}={v:.2f}" for k, v in result.items() if k.startswith("prob_"))
     cv2.putText(picture, label, (4, 16), cv2.FONT_HERSHEY_PLAIN, 1.0, (255, 255, 255), 1, cv2.LINE_AA)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / f"{row:04d}_{Path(clip.source).name}_{clip.onset}-{clip.offset}.png"
-    cv2.imwrite(str(path), picture)
+    with atomic_output(path) as partial:
+        cv2.imwrite(str(partial), picture)
     return path
 
 
@@ -274,8 +275,8 @@ def write_predictions(table: pd.DataFrame, out: str | Path) -> None:
     """CSV, or JSON (a list of records; skipped rows' empty values as null) when ``out`` ends in .json."""
     out_format = output_format(out)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out_format == "json":
-        out.write_text(table.to_json(orient="records", indent=2))
-    else:
-        table.to_csv(out, index=False)
+    with atomic_output(out) as partial:
+        if out_format == "json":
+            partial.write_text(table.to_json(orient="records", indent=2))
+        else:
+            table.to_csv(partial, index=False)

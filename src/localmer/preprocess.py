@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, clip_pipeline, regions
+from .atomic import atomic_output
 from .frames import ClipFrames
 from .runlog import progress
 
@@ -80,9 +81,7 @@ def detect_subject(samples: pd.DataFrame, subject: str, out_path: str | Path, pa
     """Stage 1 for one subject. ``params`` is the ``preprocessing`` config block. Returns report rows."""
     landmark_params = params["landmarks"]
     rows = []
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(out_path, "w") as h5:
+    with atomic_output(out_path) as partial, h5py.File(partial, "w") as h5:
         h5.attrs.update(
             format=FORMAT, stage="landmarks", subject=subject, params=json.dumps(params), localmer_version=__version__
         )
@@ -135,7 +134,7 @@ def align_subject(
     alignment = params["alignment"]
     written = 0
     by_clip = _subject_samples(samples, subject).set_index("clip")
-    with h5py.File(landmarks_path, "r") as source, h5py.File(out_path, "w") as h5:
+    with h5py.File(landmarks_path, "r") as source, atomic_output(out_path) as partial, h5py.File(partial, "w") as h5:
         h5.attrs.update(
             format=FORMAT, stage="aligned", subject=subject, params=json.dumps(params), localmer_version=__version__
         )
@@ -209,7 +208,7 @@ def crop_subject(
     iod = params["alignment"]["iod"]
     written = 0
     by_sample = samples.set_index("sample_id")
-    with h5py.File(aligned_path, "r") as source, h5py.File(out_path, "w") as h5:
+    with h5py.File(aligned_path, "r") as source, atomic_output(out_path) as partial, h5py.File(partial, "w") as h5:
         subject = str(source.attrs["subject"])
         dataset = subject.split("/", 1)[0]
         if sizes_path:
@@ -304,11 +303,12 @@ def preprocess_all(
         align_subject(samples, subject, paths["landmarks"][subject], paths["aligned"][subject], params)
         log.info("%s: landmarks and aligned faces written", subject)
     sizes_path = out / "patches" / "region_sizes.json"
-    sizes_path.write_text(
-        json.dumps(region_sizes(paths["aligned"].values(), table, params["alignment"]["iod"]), indent=2)
-    )
+    sizes = region_sizes(paths["aligned"].values(), table, params["alignment"]["iod"])
+    with atomic_output(sizes_path) as partial:
+        partial.write_text(json.dumps(sizes, indent=2))
     for subject in subjects:
         crop_subject(paths["aligned"][subject], paths["patches"][subject], samples, params, sizes_path)
     report = landmark_report(paths["landmarks"].values())
-    report.to_csv(out / "preprocessing_report.tsv", sep="\t", index=False)
+    with atomic_output(out / "preprocessing_report.tsv") as partial:
+        report.to_csv(partial, sep="\t", index=False)
     return report

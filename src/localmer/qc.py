@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 
 from . import clip_pipeline, landmarks, preprocess, regions
+from .atomic import atomic_output
 from .frames import ClipFrames
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,8 @@ def contact_sheet(
         tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % columns)
         rows = [np.concatenate(tiles[i : i + columns], axis=1) for i in range(0, len(tiles), columns)]
         sheet = np.concatenate(rows, axis=0)
-    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out_png), sheet)
+    with atomic_output(out_png) as partial:
+        cv2.imwrite(str(partial), sheet)
     return len([t for t in tiles if t.any()])
 
 
@@ -133,14 +134,14 @@ def inspect(source: str | Path, out_dir: str | Path, params: dict, table: dict) 
         for name, spec in table.items()
     }
     crops = {name: crop[0] for name, crop in clip_pipeline.clip_regions(faces, boxes, sizes).items()}
-    for name, crop in crops.items():
-        cv2.imwrite(str(out / f"{name}.png"), crop)
-    cv2.imwrite(str(out / "aligned.png"), face)
-    cv2.imwrite(
-        str(out / "overlay.png"),
-        _stack(overlay(face, aligned_points[0], boxes, params["patches"]), region_strip(crops)),
-    )
-    np.savetxt(out / "landmarks.csv", result["landmarks"][0], delimiter=",", fmt="%.2f", header="x,y", comments="")
+    pictures = {f"{name}.png": crop for name, crop in crops.items()}
+    pictures["aligned.png"] = face
+    pictures["overlay.png"] = _stack(overlay(face, aligned_points[0], boxes, params["patches"]), region_strip(crops))
+    for name, picture in pictures.items():
+        with atomic_output(out / name) as partial:
+            cv2.imwrite(str(partial), picture)
+    with atomic_output(out / "landmarks.csv") as partial:
+        np.savetxt(partial, result["landmarks"][0], delimiter=",", fmt="%.2f", header="x,y", comments="")
     info = {
         "input": str(source),
         "frame": int(result["reference_frame"]),
@@ -153,5 +154,6 @@ def inspect(source: str | Path, out_dir: str | Path, params: dict, table: dict) 
         "transform": matrices[0].tolist(),
         "boxes": boxes,
     }
-    (out / "inspect.json").write_text(json.dumps(info, indent=2))
+    with atomic_output(out / "inspect.json") as partial:
+        partial.write_text(json.dumps(info, indent=2))
     return info

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -18,9 +20,49 @@ def to_stderr(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=FORMAT, stream=sys.stderr)
 
 
+class _DropMessages(logging.Filter):
+    def __init__(self, *fragments: str):
+        super().__init__()
+        self.fragments = fragments
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(fragment in record.getMessage() for fragment in self.fragments)
+
+
+# Predicting with six models, one after another, is what tf.function's retracing warning is about.
+_TENSORFLOW_NOTICES = _DropMessages("triggered tf.function retracing")
+
+
+def quiet_libraries(verbose: bool = False) -> None:
+    """Keep the libraries' notices about themselves out of the console and the logs; with ``verbose``,
+    leave everything on. Call before TensorFlow is imported and before OpenCV opens a video. Variables
+    already set in the environment win.
+
+    - TensorFlow's C++ log (TF_CPP_MIN_LOG_LEVEL=3): its notices (oneDNN, CPU instructions, absl's
+      "log messages before absl::InitializeLog()") and ERROR lines that are not errors of the run, such
+      as tf.data's "E0000 ... use_unbounded_threadpool" (printed when op determinism is on and Keras is
+      given arrays). A TensorFlow failure still raises, and the exception's message is shown.
+    - ffmpeg's messages through OpenCV (OPENCV_FFMPEG_LOGLEVEL=8, fatal only): "moov atom not found" comes
+      before localmer's own error for an unreadable video, which names the file.
+    - tf.function's retracing warning, and Keras's warning that ``shuffle`` is ignored for a tf.data
+      dataset (the training datasets shuffle themselves): those two messages only.
+    """
+    tensorflow_logger = logging.getLogger("tensorflow")
+    if verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        tensorflow_logger.removeFilter(_TENSORFLOW_NOTICES)
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
+    tensorflow_logger.addFilter(_TENSORFLOW_NOTICES)
+    warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed, but will be ignored", category=UserWarning)
+
+
 @contextlib.contextmanager
 def to_file(path: str | Path):
-    """Send log records, and the traceback of a failure, to ``path`` (a rule's ``log:`` file)."""
+    """Send log records, and the traceback of a failure, to ``path`` (a rule's ``log:`` file); keep the
+    libraries' notices out (``quiet_libraries``)."""
+    quiet_libraries()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="w")
     handler.setFormatter(logging.Formatter(FORMAT))

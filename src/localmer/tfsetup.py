@@ -7,15 +7,14 @@ training code.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
 def configure_tensorflow(threads: int, seed: int) -> None:
-    """One-job-per-core threading, repeatable CPU runs, and GPU memory growth when a GPU is present."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """One-job-per-core threading, repeatable CPU runs, and GPU memory growth when a GPU is present.
+    (What TensorFlow prints is set by ``localmer.runlog.quiet_libraries``, before it is imported.)"""
     import keras
     import tensorflow as tf
 

@@ -1,7 +1,11 @@
 # Configuration validation and the helpers the other rule files share.
 import os
 import sys
+import time
 from pathlib import Path
+
+# When this run started: the end-of-run summary tells metrics this run computed from older ones.
+RUN_STARTED = time.time()
 
 # The package lives in src/; put it on the path of this process and of every job (local, conda or
 # SLURM jobs inherit the environment), so the workflow runs from a plain checkout without installing
@@ -11,6 +15,7 @@ sys.path.insert(0, LOCALMER_SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (LOCALMER_SRC, os.environ.get("PYTHONPATH")) if p))
 
 from localmer import config as localmer_config  # noqa: E402
+from localmer import evaluation as localmer_evaluation  # noqa: E402
 from localmer import preprocess as localmer_preprocess  # noqa: E402
 from localmer import regions as localmer_regions  # noqa: E402
 from localmer import stages as localmer_stages  # noqa: E402
@@ -223,11 +228,8 @@ def final_outputs():
 
 
 def print_results():
-    """FULL UF1 / UAR of every experiment run, at the end of a successful run."""
-    import json
-
-    for name in config["run"]:
-        path = Path(RESULTS) / name / "metrics.json"
-        if path.exists():
-            full = json.loads(path.read_text())["parts"]["FULL"]
-            print(f"localmer {name}: FULL UF1 {full['uf1']:.4f}  UAR {full['uar']:.4f}  (n = {full['n']}; {path.parent}/metrics.md)")
+    """FULL UF1 / UAR of every experiment run, at the end of a successful run, each marked as computed by
+    this run or unchanged since an earlier one (a run may have had nothing to recompute)."""
+    metrics = {name: Path(RESULTS) / name / "metrics.json" for name in config["run"]}
+    for line in localmer_evaluation.run_summary(metrics, RUN_STARTED):
+        print(line)

@@ -11,6 +11,9 @@ import pandas as pd
 
 EXCLUDED_COLUMNS = ["sample_id", "dataset", "subject", "clip", "emotion", "reason", "source"]
 RECONCILIATION_COLUMNS = ["dataset", "subject", "clip", "status", "gt_label", "label", "detail"]
+# Reconciliation statuses that are differences from the ground truth: an error with task.strict true,
+# recorded (and summarised) with strict false.
+RECONCILIATION_DIFFERENCES = ("missing", "label_mismatch")
 
 
 @dataclass(frozen=True)

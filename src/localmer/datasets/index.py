@@ -30,10 +30,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import atomic_output
 from ..frames import FrameError, frame_number, is_video, list_frames, video_frame_count
 from .common import (
     EXCLUDED_COLUMNS,
     RECONCILIATION_COLUMNS,
+    RECONCILIATION_DIFFERENCES,
     AnnotatedClip,
     AnnotationError,
     Problem,
@@ -87,13 +89,32 @@ class SampleIndex:
         counts.index.name = "dataset"
         return counts.reset_index()
 
+    def differences(self) -> pd.DataFrame:
+        """The reconciliation's differences from the ground truth (missing clips, label mismatches):
+        recorded rather than raised when task.strict is false."""
+        return self.reconciliation[self.reconciliation.status.isin(RECONCILIATION_DIFFERENCES)]
+
+    def differences_line(self, reconciliation_path: str | Path) -> str | None:
+        """A one-line summary of ``differences`` naming where they are listed; None when there are none."""
+        differences = self.differences()
+        if differences.empty:
+            return None
+        counts = differences.status.value_counts()
+        kinds = ", ".join(f"{counts.get(status, 0)} {status}" for status in RECONCILIATION_DIFFERENCES)
+        return f"{len(differences)} clip(s) differ from the ground truth ({kinds}): see {reconciliation_path}"
+
     def write(self, out_dir: str | Path) -> None:
+        """samples.tsv, excluded.tsv, reconciliation.tsv and index_summary.tsv, each complete or absent."""
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        self.samples.to_csv(out / "samples.tsv", sep="\t", index=False)
-        self.excluded.to_csv(out / "excluded.tsv", sep="\t", index=False)
-        self.reconciliation.to_csv(out / "reconciliation.tsv", sep="\t", index=False)
-        self.summary().to_csv(out / "index_summary.tsv", sep="\t", index=False)
+        tables = {
+            "samples.tsv": self.samples,
+            "excluded.tsv": self.excluded,
+            "reconciliation.tsv": self.reconciliation,
+            "index_summary.tsv": self.summary(),
+        }
+        for name, table in tables.items():
+            with atomic_output(out / name) as partial:
+                table.to_csv(partial, sep="\t", index=False)
 
 
 def build_index(datasets: list[dict], task: dict, base_dir: str | Path = ".") -> SampleIndex:
@@ -170,7 +191,11 @@ def build_index(datasets: list[dict], task: dict, base_dir: str | Path = ".") ->
             strict=task.get("strict", True),
             gt_path=str(task["ground_truth"]),
         )
-    return SampleIndex(samples.reset_index(drop=True), excluded_table.reset_index(drop=True), reconciliation, classes)
+    index = SampleIndex(samples.reset_index(drop=True), excluded_table.reset_index(drop=True), reconciliation, classes)
+    differences = index.differences_line("reconciliation.tsv")
+    if differences:  # only with task.strict false: strict mode raised above
+        log.warning("task.strict is false: %s", differences)
+    return index
 
 
 def _attach_frames(clip: AnnotatedClip, kind: DatasetKind, problems: list[Problem]) -> dict | None:

@@ -1,7 +1,9 @@
 """Writing the synthetic corpus: plan, render every subject (optionally in parallel), write the sheets.
 
 A rerun replaces the part folders of an earlier synthetic corpus (each carries PART_MARKER) and refuses
-to touch any other non-empty folder.
+to touch any other non-empty folder. The corpus is written into a partial folder beside the parts and
+moved into place when complete, ``corpus.json`` last: a run that fails leaves the earlier corpus as it
+was, never a half-rendered one.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import itertools
 import json
 import logging
 import multiprocessing
+import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from ..atomic import partial_path
 from ..runlog import progress
 from ..tasks.megc2019 import MEGC2019_CLASSES
 from .plan import BASE_PHOTOS, PART_KEYS, plan_corpus, resolve_params
@@ -27,14 +31,28 @@ FORMAT_VERSION = 1
 PART_MARKER = ".localmer-synthetic"  # marks a part folder as ours, so that a rerun may replace it
 
 
-def _clear_previous(out_dir: Path) -> None:
-    """Remove part folders of an earlier synthetic corpus (recognised by their marker), else refuse."""
+CORPUS_FILES = ("megc2019_gt.csv", "synth_clips.tsv", "corpus.json")  # beside the parts; corpus.json last
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    """Refuse when a part folder exists, is not empty and is not from an earlier synthetic corpus."""
     for part in PART_KEYS:
         folder = out_dir / part
-        if (folder / PART_MARKER).exists():
-            shutil.rmtree(folder)
-        elif folder.exists() and any(folder.iterdir()):
+        if folder.exists() and not (folder / PART_MARKER).exists() and any(folder.iterdir()):
             raise FileExistsError(f"{folder} exists and is not a synthetic corpus part; not overwriting it")
+
+
+def _install(staged: Path, out_dir: Path, parts) -> None:
+    """Move a complete corpus from ``staged`` into ``out_dir``, replacing the earlier one's parts."""
+    (out_dir / "corpus.json").unlink(missing_ok=True)  # no corpus.json while parts are being swapped
+    for part in PART_KEYS:
+        if (out_dir / part / PART_MARKER).exists():
+            shutil.rmtree(out_dir / part)
+    for name in [*parts, *CORPUS_FILES]:
+        if (out_dir / name).is_dir():  # an empty folder, checked by _check_replaceable
+            (out_dir / name).rmdir()
+        os.replace(staged / name, out_dir / name)
+    staged.rmdir()
 
 
 def write_corpus(out_dir: str | Path, params: dict, *, workers: int = 1) -> dict:
@@ -47,7 +65,21 @@ def write_corpus(out_dir: str | Path, params: dict, *, workers: int = 1) -> dict
     resolved = resolve_params(params)
     subjects = plan_corpus(resolved)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _clear_previous(out_dir)
+    _check_replaceable(out_dir)
+    staged = partial_path(out_dir / "corpus")
+    try:
+        summary = _write_staged(staged, resolved, subjects, workers)
+        _install(staged, out_dir, resolved["parts"])
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return summary
+
+
+def _write_staged(out_dir: Path, resolved: dict, subjects: list, workers: int) -> dict:
+    """The whole corpus written into ``out_dir`` (the partial folder); returns the summary."""
+    shutil.rmtree(out_dir, ignore_errors=True)  # left by an earlier killed process with the same id
+    out_dir.mkdir()
     for part in resolved["parts"]:
         (out_dir / part).mkdir()
         (out_dir / part / PART_MARKER).write_text("written by localmer.synth; replaced on the next run\n")

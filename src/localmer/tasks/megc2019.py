@@ -15,6 +15,7 @@ import pandas as pd
 from ..datasets.common import (
     EXCLUDED_COLUMNS,
     RECONCILIATION_COLUMNS,
+    RECONCILIATION_DIFFERENCES,
     AnnotationError,
     Problem,
     ReconciliationError,
@@ -201,7 +202,7 @@ def reconcile(
         ["dataset", "subject", "clip"], kind="stable"
     )
     excluded = pd.concat([excluded, pd.DataFrame(new_excluded, columns=EXCLUDED_COLUMNS)], ignore_index=True)
-    mismatches = report_table[report_table.status.isin(["missing", "label_mismatch"])]
+    mismatches = report_table[report_table.status.isin(RECONCILIATION_DIFFERENCES)]
     if strict and len(mismatches):
         listed = "\n".join(
             f"  {r.status}: {r.subject}/{r.clip} (GT {r.gt_label or '-'}, ours {r.label or '-'}) {r.detail}"
