@@ -7,7 +7,6 @@ import logging
 import os
 import sys
 import time
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -44,8 +43,9 @@ def quiet_libraries(verbose: bool = False) -> None:
       given arrays). A TensorFlow failure still raises, and the exception's message is shown.
     - ffmpeg's messages through OpenCV (OPENCV_FFMPEG_LOGLEVEL=8, fatal only): "moov atom not found" comes
       before localmer's own error for an unreadable video, which names the file.
-    - tf.function's retracing warning, and Keras's warning that ``shuffle`` is ignored for a tf.data
-      dataset (the training datasets shuffle themselves): those two messages only.
+    - tf.function's retracing warning (predicting with six models in one process traces six predict
+      functions, as it must): that message only. (Keras's "shuffle is ignored" warning has no cause
+      left: training passes each epoch's own order and ``shuffle=False``.)
     """
     tensorflow_logger = logging.getLogger("tensorflow")
     if verbose:
@@ -55,7 +55,6 @@ def quiet_libraries(verbose: bool = False) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
     tensorflow_logger.addFilter(_TENSORFLOW_NOTICES)
-    warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed, but will be ignored", category=UserWarning)
 
 
 @contextlib.contextmanager
