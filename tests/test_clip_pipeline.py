@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CLASSES
 
 from localmer import bundle, config, inputs, predict, preprocess, regions, training
 from localmer.regions import REGION_NAMES
-
-CLASSES = ["negative", "positive", "surprise"]
 
 
 @pytest.fixture(scope="module")

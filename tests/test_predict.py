@@ -17,14 +17,12 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import CLASSES
 from test_frames import header_frame_count, overstate_avi_frame_count
 
-from localmer import bundle, config, frames, labels, predict, regions, stages, tfsetup, training
+from localmer import bundle, frames, predict, regions, stages, training
 from localmer.cli import main as cli
 from localmer.regions import REGION_NAMES
-
-CLASSES = ["negative", "positive", "surprise"]
 
 
 def write_video(frames: list[np.ndarray], path: Path) -> None:
@@ -40,59 +38,29 @@ def frame_paths(sample) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def trained_bundle(tiny_preprocessed, tmp_path_factory) -> dict:
-    """Final models of two subjects (the third is held out for prediction), bundled."""
-    out = tmp_path_factory.mktemp("final")
-    cfg = {
-        "datasets": [],
-        "task": {"name": "megc2019"},
-        "preprocessing": tiny_preprocessed["params"],
-        "model": config.with_defaults({}, "#/properties/model"),
-        "training": config.with_defaults(
-            {"spatial": {"epochs": 1, "batch_size": 16}, "temporal": {"epochs": 2, "batch_size": 4, "steps": 4}},
-            "#/properties/training",
-        ),
-    }
-    tfsetup.configure_tensorflow(1, cfg["training"]["seed"])
-    usable = training.usable_samples(tiny_preprocessed["samples"], tiny_preprocessed["report"])
-    held_out = sorted(usable.subject.unique())[-1]
-    samples = usable[usable.subject != held_out].reset_index(drop=True)
-    fold = training.final_fold(samples)
-    assert fold.name == training.FINAL and not fold.test_subject and not fold.validation_subjects
-    region_labels = labels.region_labels(samples, labels.load_au_regions(REPO / "config" / "au_regions.yaml"))
+def trained_bundle(tiny_fold, tiny_preprocessed, tmp_path_factory) -> dict:
+    """The shared fold's models (two subjects; the third, its test subject, is held out for
+    prediction), bundled."""
+    fold, settings = tiny_fold["fold"], tiny_fold["settings"]
+    out = tmp_path_factory.mktemp("bundle")
     patch_files = {s: tiny_preprocessed["patch_files"][s] for s in fold.train_subjects}
-    models = {}
-    for region in REGION_NAMES:
-        paths = {key: str(out / f"{region}.{key}") for key in ("history", "provenance")}
-        paths.update(model=str(out / f"{region}.keras"), checkpoints=str(out / "checkpoints" / region))
-        training.train_spatial(samples, region_labels, patch_files, fold, region, cfg, CLASSES, paths)
-        models[region] = paths["model"]
-    features = out / "features.h5"
-    training.export_features(samples, patch_files, fold, models, cfg, features, "abc123")
-    temporal = {key: str(out / f"temporal.{key}") for key in ("history", "provenance", "predictions")}
-    temporal.update(
-        model=str(out / "temporal.keras"),
-        checkpoints=str(out / "checkpoints" / "temporal"),
-        normalisation=str(out / "normalisation.npz"),
-    )
-    predictions = training.train_temporal(samples, features, fold, cfg, CLASSES, temporal)
-    assert predictions.empty  # the final fold has no test subject
     description = bundle.write_bundle(
         out / "bundle",
-        models,
-        temporal["model"],
-        temporal["normalisation"],
-        stages.stage_settings(cfg, "temporal"),
-        regions.load_region_table(cfg["preprocessing"]["regions"]),
+        tiny_fold["models"],
+        tiny_fold["temporal"]["model"],
+        tiny_fold["temporal"]["normalisation"],
+        stages.stage_settings(settings, "temporal"),
+        regions.load_region_table(settings["preprocessing"]["regions"]),
         bundle.region_sizes_of(patch_files.values()),
         CLASSES,
-        training.region_classes(CLASSES, cfg["model"]["region_labels"]),
+        training.region_classes(CLASSES, settings["model"]["region_labels"]),
         "abc123",
         list(fold.train_subjects),
         "tiny",
     )
-    test = usable[usable.subject == held_out].reset_index(drop=True)
-    return {"path": out / "bundle", "description": description, "test": test, "held_out": held_out}
+    samples = tiny_fold["samples"]
+    test = samples[samples.subject == fold.test_subject].reset_index(drop=True)
+    return {"path": out / "bundle", "description": description, "test": test, "held_out": fold.test_subject}
 
 
 def test_bundle_round_trips_and_describes_itself(trained_bundle):

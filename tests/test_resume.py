@@ -18,12 +18,11 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import CLASSES, REPO
 
 from localmer import config, inputs, labels, tfsetup, training
 from localmer.regions import REGION_NAMES
 
-CLASSES = ["negative", "positive", "surprise"]
 SEED = 5
 
 

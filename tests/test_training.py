@@ -11,26 +11,10 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import CLASSES, REPO, tiny_training_settings
 
-from localmer import config, inputs, labels, tfsetup, training
+from localmer import inputs, labels, tfsetup, training
 from localmer.regions import REGION_NAMES
-
-CLASSES = ["negative", "positive", "surprise"]
-
-
-def settings(tiny_preprocessed, **model) -> dict:
-    cfg = {
-        "datasets": [],
-        "task": {"name": "megc2019"},
-        "preprocessing": tiny_preprocessed["params"],
-        "model": config.with_defaults(model, "#/properties/model"),
-        "training": config.with_defaults(
-            {"spatial": {"epochs": 1, "batch_size": 16}, "temporal": {"epochs": 2, "batch_size": 4, "steps": 4}},
-            "#/properties/training",
-        ),
-    }
-    return cfg
 
 
 def test_folds_hold_out_one_subject_and_carve_validation_from_training():
@@ -47,30 +31,9 @@ def test_folds_hold_out_one_subject_and_carve_validation_from_training():
 
 
 @pytest.fixture(scope="module")
-def one_fold(tiny_preprocessed, tmp_path_factory):
-    """Every stage of the first fold, for real (1-2 epochs)."""
-    out = tmp_path_factory.mktemp("fold")
-    cfg = settings(tiny_preprocessed)
-    tfsetup.configure_tensorflow(1, cfg["training"]["seed"])
-    samples = training.usable_samples(tiny_preprocessed["samples"], tiny_preprocessed["report"])
-    table = labels.load_au_regions(REPO / "config" / "au_regions.yaml")
-    region_labels = labels.region_labels(samples, table)
-    fold = training.make_folds(samples.subject)[0]
-    models = {}
-    for region in REGION_NAMES:
-        paths = {key: str(out / f"{region}.{key}") for key in ("model", "history", "provenance")}
-        paths["model"] += ".keras"
-        paths["checkpoints"] = str(out / "checkpoints" / region)
-        training.train_spatial(
-            samples, region_labels, tiny_preprocessed["patch_files"], fold, region, cfg, CLASSES, paths
-        )
-        models[region] = paths["model"]
-    features = out / "features.h5"
-    training.export_features(samples, tiny_preprocessed["patch_files"], fold, models, cfg, features, "abc123")
-    temporal = {key: str(out / f"temporal.{key}") for key in ("history", "provenance", "predictions")}
-    temporal.update(model=str(out / "temporal.keras"), checkpoints=str(out / "checkpoints" / "temporal"))
-    predictions = training.train_temporal(samples, features, fold, cfg, CLASSES, temporal)
-    return {"out": out, "fold": fold, "samples": samples, "features": features, "predictions": predictions}
+def one_fold(tiny_fold):
+    """Every stage of one fold, for real (1-2 epochs): the session's shared fold."""
+    return tiny_fold
 
 
 def test_bfloat16_spatial_models_export_float32_features(tiny_preprocessed, tmp_path, monkeypatch):
@@ -78,7 +41,7 @@ def test_bfloat16_spatial_models_export_float32_features(tiny_preprocessed, tmp_
     policy is left as it was, and its exported features are float32."""
     import keras
 
-    cfg = settings(tiny_preprocessed)
+    cfg = tiny_training_settings(tiny_preprocessed)
     cfg["training"]["spatial"]["precision"] = "mixed_bfloat16"
     samples = training.usable_samples(tiny_preprocessed["samples"], tiny_preprocessed["report"])
     region_labels = labels.region_labels(samples, labels.load_au_regions(REPO / "config" / "au_regions.yaml"))
