@@ -31,9 +31,10 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def planned_jobs(workdir: Path, config: Path) -> dict[str, int]:
-    """rule -> number of jobs a dry run would execute now (from the plan's job stats table)."""
-    result = snakemake(workdir, "--configfile", str(config), "-n", "--cores", "1")
+def planned_jobs(workdir: Path, config: Path, *args: str) -> dict[str, int]:
+    """rule -> number of jobs a dry run (with ``args``: targets, --forceall) would execute now, from the
+    plan's job stats table."""
+    result = snakemake(workdir, "--configfile", str(config), "-n", "--cores", "1", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs, in_table = {}, False
     for line in (result.stdout + result.stderr).splitlines():
