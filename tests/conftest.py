@@ -130,4 +130,71 @@ def tiny_preprocessed(tiny_indexed_corpus, tmp_path_factory) -> dict:
     patch_files = {
         p.relative_to(out / "patches").with_suffix("").as_posix(): str(p) for p in (out / "patches").rglob("*.h5")
     }
-    return {"samples": tiny_indexed_corpus["samples"], "report": report, "patch_files": patch_files, "params": params}
+    return {
+        "out": out,
+        "samples": tiny_indexed_corpus["samples"],
+        "report": report,
+        "patch_files": patch_files,
+        "params": params,
+    }
+
+
+CLASSES = ["negative", "positive", "surprise"]
+
+
+def tiny_training_settings(tiny_preprocessed: dict, **model) -> dict:
+    """The experiment settings the tiny trainings use: default model (``model`` overrides), 1-2 epochs."""
+    from localmer import config
+
+    return {
+        "datasets": [],
+        "task": {"name": "megc2019"},
+        "preprocessing": tiny_preprocessed["params"],
+        "model": config.with_defaults(model, "#/properties/model"),
+        "training": config.with_defaults(
+            {"spatial": {"epochs": 1, "batch_size": 16}, "temporal": {"epochs": 2, "batch_size": 4, "steps": 4}},
+            "#/properties/training",
+        ),
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_fold(tiny_preprocessed, tmp_path_factory) -> dict:
+    """Every stage of one LOSO fold of the tiny corpus, for real (1-2 epochs): the fold holding out the
+    last subject, so its models are also those of a bundle that has never seen that subject. Shared by
+    the training tests (provenance, features, predictions) and the predict tests (the bundle)."""
+    from localmer import labels, tfsetup, training
+    from localmer.regions import REGION_NAMES
+
+    out = tmp_path_factory.mktemp("tiny_fold")
+    settings = tiny_training_settings(tiny_preprocessed)
+    tfsetup.configure_tensorflow(1, settings["training"]["seed"])
+    samples = training.usable_samples(tiny_preprocessed["samples"], tiny_preprocessed["report"])
+    region_labels = labels.region_labels(samples, labels.load_au_regions(REPO / "config" / "au_regions.yaml"))
+    fold = training.make_folds(sorted(samples.subject.unique()))[-1]
+    patch_files = tiny_preprocessed["patch_files"]
+    models = {}
+    for region in REGION_NAMES:
+        paths = {key: str(out / f"{region}.{key}") for key in ("history", "provenance")}
+        paths.update(model=str(out / f"{region}.keras"), checkpoints=str(out / "checkpoints" / region))
+        training.train_spatial(samples, region_labels, patch_files, fold, region, settings, CLASSES, paths)
+        models[region] = paths["model"]
+    features = out / "features.h5"
+    training.export_features(samples, patch_files, fold, models, settings, features, "abc123")
+    temporal = {key: str(out / f"temporal.{key}") for key in ("history", "provenance", "predictions")}
+    temporal.update(
+        model=str(out / "temporal.keras"),
+        checkpoints=str(out / "checkpoints" / "temporal"),
+        normalisation=str(out / "normalisation.npz"),
+    )
+    predictions = training.train_temporal(samples, features, fold, settings, CLASSES, temporal)
+    return {
+        "out": out,
+        "settings": settings,
+        "fold": fold,
+        "samples": samples,
+        "models": models,
+        "features": features,
+        "temporal": temporal,
+        "predictions": predictions,
+    }
