@@ -265,10 +265,15 @@ def test_the_workflow_runs_through_slurm_with_gpu_rules_asking_for_a_gpu(slurm_c
         comment = next((field for field in job.split() if field.startswith("Comment=rule_")), None)
         if comment:
             by_rule.setdefault(comment.removeprefix("Comment=rule_").split("_wildcards")[0], []).append(job)
-    # As many jobs per rule as the workflow's own plan of the whole run holds (a forced dry run, now that
-    # the index checkpoint has run): each job submitted once, none run outside SLURM. Rules without an
-    # action (the target `all`) are not jobs Snakemake submits.
-    plan = planned_jobs(tmp_path, config, "--forceall")
+    # As many jobs per rule as the workflow's own plan of the whole run holds: each job submitted once,
+    # none run outside SLURM. The index is a checkpoint, and a plan that reruns it cannot list the jobs
+    # that follow it, so two forced dry runs: the corpus and the index, then everything downstream.
+    upstream = {"synthesize_corpus", "build_index"}
+    plan = planned_jobs(tmp_path, config, "--forcerun", *sorted(set(rules()) - upstream))
+    plan.update(
+        {rule: n for rule, n in planned_jobs(tmp_path, config, "--forcerun", *upstream).items() if rule in upstream}
+    )
+    # Rules without an action (the target `all`) are not jobs Snakemake submits.
     submitted = {rule: n for rule, n in plan.items() if rules().get(rule, {}).get("script")}
     assert set(plan) - set(submitted) == {"all"}, plan
     assert set(GPU_RULES) | {"detect_landmarks", "crop_regions", "evaluate"} <= set(submitted), submitted
