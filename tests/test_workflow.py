@@ -31,9 +31,10 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def planned_jobs(workdir: Path, config: Path) -> dict[str, int]:
-    """rule -> number of jobs a dry run would execute now (from the plan's job stats table)."""
-    result = snakemake(workdir, "--configfile", str(config), "-n", "--cores", "1")
+def planned_jobs(workdir: Path, config: Path, *args: str) -> dict[str, int]:
+    """rule -> number of jobs a dry run (with ``args``: targets, --forceall) would execute now, from the
+    plan's job stats table."""
+    result = snakemake(workdir, "--configfile", str(config), "-n", "--cores", "1", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs, in_table = {}, False
     for line in (result.stdout + result.stderr).splitlines():
@@ -48,6 +49,8 @@ def planned_jobs(workdir: Path, config: Path) -> dict[str, int]:
 
 
 def small_config(tmp_path: Path, **synthetic) -> Path:
+    """The demo configuration scaled down: 3 parts x 2 subjects x 1 clip per class (and 1 clip the task
+    excludes), 6 frames per clip, 1-2 epochs; ``synthetic`` overrides the corpus."""
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for part in cfg["synthetic"]["parts"].values():
         part.update(subjects=2, clips_per_class=1, extra_clips_per_subject=1, fps=50)
@@ -91,16 +94,30 @@ def test_invalid_config_stops_the_workflow_naming_the_key(tmp_path):
     assert "config key 'datasets[0].kind': 'casme3' is not allowed" in result.stdout + result.stderr
 
 
-@pytest.mark.slow
-def test_workflow_runs_end_to_end_on_a_small_corpus(tmp_path):
-    config = small_config(tmp_path)
-    result = snakemake(tmp_path, "--configfile", str(config), "--cores", "2")
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> dict:
+    """The whole workflow, once, on the small corpus; the tests below read its outputs, ask its plan and
+    build more targets in its working directory (each leaves the directory's inputs as it found them)."""
+    workdir = tmp_path_factory.mktemp("small_run")
+    config = small_config(workdir)
+    result = snakemake(workdir, "--configfile", str(config), "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
+    results = workdir / "results"
+    return {
+        "workdir": workdir,
+        "config": config,
+        "log": result.stdout + result.stderr,
+        "results": results,
+        "samples": pd.read_csv(results / "full" / "samples.tsv", sep="\t"),
+    }
 
-    corpus = json.loads((tmp_path / "results" / "synthetic" / "corpus.json").read_text())
-    truth = pd.read_csv(tmp_path / "results" / "synthetic" / "synth_clips.tsv", sep="\t")
-    samples = pd.read_csv(tmp_path / "results" / "full" / "samples.tsv", sep="\t")
-    excluded = pd.read_csv(tmp_path / "results" / "full" / "excluded.tsv", sep="\t")
+
+@pytest.mark.slow
+def test_the_index_reads_back_what_the_generator_wrote(small_run):
+    results, samples = small_run["results"], small_run["samples"]
+    corpus = json.loads((results / "synthetic" / "corpus.json").read_text())
+    truth = pd.read_csv(results / "synthetic" / "synth_clips.tsv", sep="\t")
+    excluded = pd.read_csv(results / "full" / "excluded.tsv", sep="\t")
     assert corpus["null"] is False
     # 3 parts x 2 subjects x 3 classes in the task; the extra clip per subject is excluded, with a reason.
     assert len(samples) == 18 and samples.subject.nunique() == 6
@@ -118,47 +135,66 @@ def test_workflow_runs_end_to_end_on_a_small_corpus(tmp_path):
             assert pd.isna(sample.aus) and "middle frame" in sample.notes
         else:
             assert (sample.aus, sample.apex) == (clip.aus, clip.apex)
-    # Preprocessing: every clip has landmarks, a patches file per subject, a QC sheet per subject.
-    report = pd.read_csv(tmp_path / "results" / "full" / "preprocessing_report.tsv", sep="\t")
+
+
+@pytest.mark.slow
+def test_every_clip_is_preprocessed_with_a_qc_sheet_per_subject(small_run):
+    results, samples = small_run["results"], small_run["samples"]
+    report = pd.read_csv(results / "full" / "preprocessing_report.tsv", sep="\t")
     assert sorted(report.sample_id) == sorted(samples.sample_id) and (report.status == "ok").all()
-    patches = sorted((tmp_path / "results" / "preprocess").glob("patches-*/*/*.h5"))
-    assert len(patches) == 6
-    assert len(list((tmp_path / "results" / "full" / "qc").glob("*/*.png"))) == 6
-    # Training and evaluation: every clip predicted once, by the fold that held its subject out.
-    predictions = pd.read_csv(tmp_path / "results" / "full" / "predictions.tsv", sep="\t")
+    assert len(sorted((results / "preprocess").glob("patches-*/*/*.h5"))) == 6
+    assert len(list((results / "full" / "qc").glob("*/*.png"))) == 6
+
+
+@pytest.mark.slow
+def test_every_clip_is_predicted_by_the_fold_that_held_its_subject_out(small_run):
+    workdir, results, samples = small_run["workdir"], small_run["results"], small_run["samples"]
+    predictions = pd.read_csv(results / "full" / "predictions.tsv", sep="\t")
     assert sorted(predictions.sample_id) == sorted(samples.sample_id)
-    metrics = json.loads((tmp_path / "results" / "full" / "metrics.json").read_text())
+    metrics = json.loads((results / "full" / "metrics.json").read_text())
     assert set(metrics["parts"]) == {"FULL", "casme2", "samm", "smic"}
-    assert (tmp_path / "results" / "full" / "confusion" / "FULL.png").exists()
-    assert (tmp_path / "results" / "ablation.tsv").exists()
-    assert "localmer full: FULL UF1" in result.stdout + result.stderr
-    for path in (tmp_path / "results" / "full" / "folds").rglob("*.provenance.json"):
+    assert (results / "full" / "confusion" / "FULL.png").exists()
+    assert (results / "ablation.tsv").exists()
+    assert "localmer full: FULL UF1" in small_run["log"]
+    folds = results / "full" / "folds"
+    # Per LOSO fold, six spatial models and the temporal one (the bundle's fold `final` is not one).
+    provenance = [path for path in folds.rglob("*.provenance.json") if path.relative_to(folds).parts[0] != "final"]
+    assert len(provenance) == 6 * 7
+    for path in provenance:
         record = json.loads(path.read_text())
         test_ids = set(samples.sample_id[samples.subject == record["test_subject"]])
         assert not test_ids & set(record["fit_sample_ids"]) and not test_ids & set(record["class_weight_sample_ids"])
     for log in ("logs/synthesize_corpus.log", "logs/full/build_index.log", "logs/full/preprocessing_report.log"):
-        assert (tmp_path / log).exists()
+        assert (workdir / log).exists()
 
-    # The report holds the results, training curves, QC and the configuration as run.
-    assert (tmp_path / "results" / "full" / "training_curves.png").exists()
-    assert yaml.safe_load((tmp_path / "results" / "full" / "config.yaml").read_text())["synthetic"]["null"] is False
-    report = snakemake(tmp_path, "--configfile", str(config), "--report", str(tmp_path / "report.html"))
+
+@pytest.mark.slow
+def test_the_report_holds_results_curves_qc_and_the_configuration_as_run(small_run):
+    workdir, results = small_run["workdir"], small_run["results"]
+    assert (results / "full" / "training_curves.png").exists()
+    assert yaml.safe_load((results / "full" / "config.yaml").read_text())["synthetic"]["null"] is False
+    report = snakemake(workdir, "--configfile", str(small_run["config"]), "--report", str(workdir / "report.html"))
     assert report.returncode == 0, report.stderr[-3000:]
-    html = (tmp_path / "report.html").read_text(errors="replace")
+    html = (workdir / "report.html").read_text(errors="replace")
     for entry in ("metrics.tsv", "training_curves.png", "config.yaml", "preprocessing_report.tsv", "ablation.tsv"):
         assert entry in html, entry
 
-    # Partial reruns, asserted on the plan (rule -> jobs), not on timings.
+
+@pytest.mark.slow
+def test_partial_reruns_follow_what_changed(small_run):
+    """Asserted on the plan (rule -> jobs), not on timings. Changed settings go to configs of their own
+    and the changed frame is put back, so the run's directory plans nothing afterwards."""
+    workdir, config, results = small_run["workdir"], small_run["config"], small_run["results"]
     # Nothing changed: nothing reruns.
-    assert planned_jobs(tmp_path, config) == {}
-    folds = samples.subject.nunique()
+    assert planned_jobs(workdir, config) == {}
+    folds = small_run["samples"].subject.nunique()
 
     # A temporal hyperparameter: temporal training and what follows it only.
     cfg = yaml.safe_load(config.read_text())
     cfg["training"]["temporal"]["learning_rate"] *= 2
-    changed = tmp_path / "temporal_changed.yaml"
+    changed = workdir / "temporal_changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
-    assert planned_jobs(tmp_path, changed) == {
+    assert planned_jobs(workdir, changed) == {
         "train_temporal": folds,
         "evaluate": 1,
         "training_curves": 1,
@@ -170,29 +206,57 @@ def test_workflow_runs_end_to_end_on_a_small_corpus(tmp_path):
     # One subject's frame changed: that subject's preprocessing reruns, no other subject's landmarks or
     # alignment (region sizes, and so every fold's training, follow: they use every subject). A bare
     # touch is not enough in Snakemake 9: a newer input with the recorded checksum does not rerun.
-    changed_frame = sorted((tmp_path / "results" / "synthetic" / "casme2").glob("sub01/*/*.jpg"))[0]
+    changed_frame = sorted((results / "synthetic" / "casme2").glob("sub01/*/*.jpg"))[0]
     original, before = changed_frame.read_bytes(), changed_frame.stat()
-    image = cv2.imread(str(changed_frame))
-    image[0, 0] = 255 - image[0, 0]
-    cv2.imwrite(str(changed_frame), image)
-    jobs = planned_jobs(tmp_path, config)
-    assert jobs["detect_landmarks"] == 1 and jobs["align_faces"] == 1 and jobs["qc_subject"] >= 1, jobs
-    assert "synthesize_corpus" not in jobs and "build_index" not in jobs
-    changed_frame.write_bytes(original)  # as it was: nothing to do again
-    os.utime(changed_frame, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert planned_jobs(tmp_path, config) == {}
+    try:
+        image = cv2.imread(str(changed_frame))
+        image[0, 0] = 255 - image[0, 0]
+        cv2.imwrite(str(changed_frame), image)
+        jobs = planned_jobs(workdir, config)
+        assert jobs["detect_landmarks"] == 1 and jobs["align_faces"] == 1 and jobs["qc_subject"] >= 1, jobs
+        assert "synthesize_corpus" not in jobs and "build_index" not in jobs
+    finally:
+        changed_frame.write_bytes(original)  # as it was: nothing to do again
+        os.utime(changed_frame, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert planned_jobs(workdir, config) == {}
 
     # Another patch count (an ablation experiment) re-runs cropping and what follows, not landmarks or
     # alignment: those folders are shared by their settings' keys.
     cfg = yaml.safe_load(config.read_text())
     cfg["experiments"]["m4"] = {"preprocessing": {"patches": 4}}
     cfg["run"] = ["full", "m4"]
-    config.write_text(yaml.safe_dump(cfg))
+    ablation = workdir / "m4.yaml"
+    ablation.write_text(yaml.safe_dump(cfg))
     # The new experiment's index is a checkpoint: build it, then the plan lists every job.
-    assert snakemake(tmp_path, "--configfile", str(config), "--cores", "1", "results/m4/samples.tsv").returncode == 0
-    jobs = planned_jobs(tmp_path, config)
+    assert snakemake(workdir, "--configfile", str(ablation), "--cores", "1", "results/m4/samples.tsv").returncode == 0
+    jobs = planned_jobs(workdir, ablation)
     assert jobs["crop_regions"] == folds and jobs["train_spatial"] == folds * 6 and jobs["train_temporal"] == folds
     assert not {"detect_landmarks", "align_faces", "synthesize_corpus"} & set(jobs)
+
+
+@pytest.mark.slow
+def test_the_bundle_target_trains_only_the_final_models_and_the_bundle_predicts(small_run):
+    """`snakemake results/full/bundle/bundle.json` after the run: the final models (fold `final`, every
+    subject) on the run's preprocessing, and a bundle that `localmer predict` uses on a clip."""
+    workdir, config, results = small_run["workdir"], small_run["config"], small_run["results"]
+    target = "results/full/bundle/bundle.json"
+    plan = planned_jobs(workdir, config, target)
+    assert plan == {"train_spatial": 6, "export_features": 1, "train_temporal": 1, "bundle": 1}, plan
+    result = snakemake(workdir, target, "--configfile", str(config), "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((results / "full" / "bundle" / "bundle.json").read_text())
+    assert sorted(manifest["trained_on_subjects"]) == sorted(small_run["samples"].subject.unique())
+    clip = sorted((results / "synthetic" / "casme2").glob("sub*/*/"))[0]
+    predicted = subprocess.run(
+        [sys.executable, "-m", "localmer", "predict", "results/full/bundle", str(clip), "--out", "pred.csv"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    table = pd.read_csv(workdir / "pred.csv")
+    assert len(table) == 1 and table.predicted[0] in manifest["classes"]
 
 
 @pytest.mark.slow
@@ -212,29 +276,3 @@ def test_the_null_corpus_scores_at_chance(tmp_path):
     for metric in ("uar", "uf1"):
         low, high = full["ci"][metric]
         assert low <= chance <= high, (metric, full[metric], full["ci"][metric])
-
-
-@pytest.mark.slow
-def test_the_bundle_target_writes_a_bundle_that_predicts(tmp_path):
-    """`snakemake results/full/bundle/bundle.json` trains the final models (fold `final`, every subject)
-    and writes a bundle that `localmer predict` uses on a clip."""
-    config = small_config(tmp_path)
-    cfg = yaml.safe_load(config.read_text())
-    for part in cfg["synthetic"]["parts"].values():
-        part.update(subjects=1)
-    config.write_text(yaml.safe_dump(cfg))
-    result = snakemake(tmp_path, "results/full/bundle/bundle.json", "--configfile", str(config), "--cores", "2")
-    assert result.returncode == 0, result.stderr[-3000:]
-    manifest = json.loads((tmp_path / "results" / "full" / "bundle" / "bundle.json").read_text())
-    assert len(manifest["trained_on_subjects"]) == 3 and not (tmp_path / "results" / "full" / "metrics.json").exists()
-    clip = sorted((tmp_path / "results" / "synthetic" / "casme2").glob("sub*/*/"))[0]
-    predicted = subprocess.run(
-        [sys.executable, "-m", "localmer", "predict", "results/full/bundle", str(clip), "--out", "pred.csv"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert predicted.returncode == 0, predicted.stderr[-3000:]
-    table = pd.read_csv(tmp_path / "pred.csv")
-    assert len(table) == 1 and table.predicted[0] in manifest["classes"]
