@@ -29,6 +29,17 @@ def touch_frames(folder: Path, names) -> None:
         (folder / name).touch()
 
 
+def write_video(images: list, path: Path, fps: float = 25) -> None:
+    """An MJPG .avi of grey (or BGR) frames, as the tests make their own videos."""
+    import cv2
+
+    height, width = images[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    for image in images:
+        writer.write(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image)
+    writer.release()
+
+
 @pytest.fixture(scope="session")
 def real_layout(tmp_path_factory) -> dict:
     """The real sheets and GT beside empty frame trees in the real folder layouts.

@@ -5,12 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import ANNOTATIONS, touch_frames
+from conftest import ANNOTATIONS, touch_frames, write_video
 
 from localmer import datasets, frames, tasks
 from localmer.datasets import AnnotationError, ReconciliationError
@@ -256,16 +255,9 @@ def test_smic_label_code_must_match_folder(tmp_path):
 # ------------------------------------------------------------------------------------------ manifest
 
 
-def write_video(path: Path, frames: int) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
-    for i in range(frames):
-        writer.write(np.full((48, 64, 3), i * 10, np.uint8))
-    writer.release()
-
-
 def test_manifest_reads_frame_folders_and_videos(tmp_path):
     touch_frames(tmp_path / "clips" / "a", [f"frame{i}.png" for i in range(1, 13)])
-    write_video(tmp_path / "clips" / "b.avi", 9)
+    write_video([np.full((48, 64), i * 10, np.uint8) for i in range(9)], tmp_path / "clips" / "b.avi")
     manifest = tmp_path / "manifest.csv"
     manifest.write_text(
         "path,subject,label,onset,offset,aus\nclips/a,p1,happiness,2,10,6+12\nclips/b.avi,p2,negative,,,\n"

@@ -10,16 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import write_video
 
 from localmer import frames
-
-
-def write_video(images: list[np.ndarray], path: Path) -> None:
-    height, width = images[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (width, height))
-    for image in images:
-        writer.write(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image)
-    writer.release()
 
 
 def overstate_avi_frame_count(path: Path, count: int) -> None:

@@ -17,20 +17,12 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CLASSES
+from conftest import CLASSES, write_video
 from test_frames import header_frame_count, overstate_avi_frame_count
 
 from localmer import bundle, frames, predict, regions, stages, training
 from localmer.cli import main as cli
 from localmer.regions import REGION_NAMES
-
-
-def write_video(frames: list[np.ndarray], path: Path) -> None:
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (width, height))
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
-    writer.release()
 
 
 def frame_paths(sample) -> list[Path]:

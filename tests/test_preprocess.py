@@ -14,7 +14,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, preprocessing_params
+from conftest import REPO, preprocessing_params, write_video
 
 from localmer import clip_pipeline, frames, landmarks, preprocess, qc, regions
 from localmer.cli import main as cli
@@ -274,14 +274,6 @@ def test_corrupt_frame_is_an_error_naming_the_file(tiny_indexed_corpus, tmp_path
     preprocess.detect_subject(table, sample["subject"], tmp_path / "lm.h5", {**params, "landmarks": search})
     with pytest.raises(frames.FrameError, match=f"frame file '{broken}' cannot be decoded"):
         preprocess.align_subject(table, sample["subject"], tmp_path / "lm.h5", tmp_path / "al.h5", params)
-
-
-def write_video(frames: list[np.ndarray], path: Path) -> None:
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (width, height))
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame)
-    writer.release()
 
 
 def test_inspect_writes_its_files_for_an_image_and_a_video(tiny_indexed_corpus, tmp_path, capsys):
