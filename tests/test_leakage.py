@@ -16,8 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest import REPO
-from test_training import CLASSES, settings
+from conftest import CLASSES, REPO, tiny_training_settings
 
 from localmer import labels, tfsetup, training
 
@@ -100,7 +99,7 @@ def fold(tiny_preprocessed, tmp_path_factory) -> dict:
     return {
         "samples": samples,
         "fold": fold,
-        "cfg": settings(tiny_preprocessed),
+        "cfg": tiny_training_settings(tiny_preprocessed),
         "changed": {"test": fold.test_subject, "training": fold.train_subjects[0]},
     }
 

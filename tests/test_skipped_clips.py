@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from test_training import CLASSES, settings
+from conftest import CLASSES, tiny_training_settings
 
 from localmer import evaluation, training
 
@@ -43,7 +43,7 @@ def skipped_run(tiny_preprocessed, tmp_path_factory) -> dict:
         for sample_id in usable_ids:
             h5.create_dataset(f"clips/{sample_id}/{REGION}", data=rng.random((6, 256), dtype=np.float32))
 
-    cfg = settings(tiny_preprocessed)
+    cfg = tiny_training_settings(tiny_preprocessed)
     folds, provenance = {}, {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(training, "REGION_NAMES", (REGION,))
