@@ -3,8 +3,10 @@ packages (munge, slurmctld, slurmd, slurm-client), the reduced demo run with `--
 then the daemons this test started stopped by PID and every file it wrote removed.
 
 Needs root and apt (CI has both); skipped with the reason otherwise, and under CI (`CI=true`) that skip
-is a failure. The node declares one GPU backed by /dev/zero, so `--gpus=1` jobs run on a machine without
-one (they see CUDA_VISIBLE_DEVICES=0 and TensorFlow falls back to the CPU). Without accounting, the
+is a failure. The node declares two GPUs backed by /dev/zero and /dev/null, so `--gpus=1` jobs run on a
+machine without one (they see CUDA_VISIBLE_DEVICES and TensorFlow falls back to the CPU), two at a time
+(`--resources gpu=2` lifts the workflow profile's cap of one): the run's time is mostly submission and
+status polling per job, and the 24 GPU jobs one after another were most of it. Without accounting, the
 executor sees finished jobs through squeue (`--slurm-status-command squeue`) while slurmctld keeps them
 listed (MinJobAge). The configuration must sit at the default /etc/slurm/slurm.conf: the executor's job
 step drops SLURM_* variables (SLURM_CONF included) before its inner srun. An existing slurm.conf that this
@@ -85,6 +87,7 @@ def install_slurm() -> None:
 
 
 CONF_DIR = Path("/etc/slurm")
+GPU_DEVICES = ("/dev/zero", "/dev/null")  # stand-ins for GPU device files: slurmd only needs them to exist
 MARKER = "# written by localmer's tests/test_slurm.py; removed when the test ends"
 
 
@@ -95,7 +98,9 @@ def slurm_conf(folder: Path, host: str, munge_socket: Path) -> Path:
     memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
     state = folder / "state"
     state.mkdir()
-    (CONF_DIR / "gres.conf").write_text(f"{MARKER}\nNodeName={host} Name=gpu File=/dev/zero\n")
+    (CONF_DIR / "gres.conf").write_text(
+        f"{MARKER}\n" + "".join(f"NodeName={host} Name=gpu File={device}\n" for device in GPU_DEVICES)
+    )
     conf.write_text(
         "\n".join(
             [
@@ -122,7 +127,7 @@ def slurm_conf(folder: Path, host: str, munge_socket: Path) -> Path:
                 "MinJobAge=3600",  # no accounting: finished jobs stay visible to squeue (and this test) for an hour
                 "ReturnToService=2",
                 "GresTypes=gpu",
-                f"NodeName={host} CPUs={cpus} RealMemory={memory_mb} Gres=gpu:1 State=UNKNOWN",
+                f"NodeName={host} CPUs={cpus} RealMemory={memory_mb} Gres=gpu:{len(GPU_DEVICES)} State=UNKNOWN",
                 "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
                 "",
             ]
@@ -247,6 +252,9 @@ def test_the_workflow_runs_through_slurm_with_gpu_rules_asking_for_a_gpu(slurm_c
             "1",
             "--jobs",
             "4",
+            # --resources takes several values: it goes last.
+            "--resources",
+            f"gpu={len(GPU_DEVICES)}",
         ],
         capture_output=True,
         text=True,

@@ -155,7 +155,7 @@ def test_every_clip_is_predicted_by_the_fold_that_held_its_subject_out(small_run
     assert set(metrics["parts"]) == {"FULL", "casme2", "samm", "smic"}
     assert (results / "full" / "confusion" / "FULL.png").exists()
     assert (results / "ablation.tsv").exists()
-    assert "localmer full: FULL UF1" in small_run["log"]
+    assert "localmer full (computed by this run): FULL UF1" in small_run["log"]
     folds = results / "full" / "folds"
     # Per LOSO fold, six spatial models and the temporal one (the bundle's fold `final` is not one).
     provenance = [path for path in folds.rglob("*.provenance.json") if path.relative_to(folds).parts[0] != "final"]
