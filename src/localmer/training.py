@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, inputs, tfsetup
+from .atomic import atomic_output
 from .datasets import read_table
 from .labels import NOT_CONCERNED
 from .regions import REGION_NAMES
@@ -167,7 +168,6 @@ def _write_json(path: str | Path, data: dict) -> None:
 # --------------------------------------------------------------------------------------------- epochs
 
 CHECKPOINT = re.compile(r"epoch-(\d+)")  # a checkpoint folder: the state at the end of that epoch (1-based)
-PARTIAL = ".partial"  # suffix of a checkpoint folder still being written
 
 
 def epoch_randomness(seed: int, epoch: int) -> np.random.Generator:
@@ -220,9 +220,9 @@ def fit_epochs(
       the dropout masks of a resumed job differed from the uninterrupted job's.
     - One ``model.fit`` call per epoch; after each, the whole state goes to ``checkpoint_dir/epoch-N``:
       model and optimizer weights, the history so far, the early-stopping state (and the best epoch's
-      weights). The folder is written as ``epoch-N.partial`` and renamed when complete, then the older
-      checkpoint is removed: a kill during the save leaves the previous checkpoint. The history lives
-      in the checkpoint, not in an output that a workflow manager deletes as incomplete.
+      weights). The folder is written under a partial name (``localmer.atomic``) and renamed when
+      complete, then the older checkpoint is removed: a kill during the save leaves the previous
+      checkpoint. The history lives in the checkpoint, not in an output that a workflow manager deletes as incomplete.
     - A rerun restores the newest checkpoint and goes on with the next epoch. One it cannot read, or
       one of another job (``identity``: see ``fit_identity``), is logged and training starts again at
       epoch 1.
@@ -287,16 +287,14 @@ EARLY_STOPPING_STATE = ("wait", "best", "best_epoch", "stopped_epoch")
 def _save_checkpoint(folder: Path, epoch: int, model, stopper, progress: dict) -> None:
     """The state after ``epoch`` epochs as folder ``epoch-<epoch>``, complete or absent."""
     name = f"epoch-{epoch}"
-    partial = folder / f"{name}{PARTIAL}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    model.save_weights(partial / "model.weights.h5")  # the optimizer's state included
-    if stopper is not None:
-        progress["early_stopping"] = {key: getattr(stopper, key) for key in EARLY_STOPPING_STATE}
-        if stopper.best_weights is not None:
-            np.savez(partial / "best_weights.npz", *stopper.best_weights)
-    (partial / "progress.json").write_text(json.dumps(progress))
-    partial.rename(folder / name)
+    with atomic_output(folder / name) as partial:
+        partial.mkdir()
+        model.save_weights(partial / "model.weights.h5")  # the optimizer's state included
+        if stopper is not None:
+            progress["early_stopping"] = {key: getattr(stopper, key) for key in EARLY_STOPPING_STATE}
+            if stopper.best_weights is not None:
+                np.savez(partial / "best_weights.npz", *stopper.best_weights)
+        (partial / "progress.json").write_text(json.dumps(progress))
     for older in folder.iterdir():
         if older.name != name:
             shutil.rmtree(older)
