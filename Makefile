@@ -7,15 +7,25 @@ CORES ?= all
 
 .PHONY: demo test lint clean
 
+# localmer needs OpenCV's contrib build (opencv-contrib-python-headless). A venv made before it did has
+# opencv-python-headless, and both install cv2/: installing one beside the other breaks cv2. So before pip
+# installs localmer, an older build goes, with any contrib build beside it (their files overlap), and pip
+# installs the contrib build afresh. Nothing happens in a venv without an older build.
+OTHER_OPENCV := opencv-python-headless opencv-python
+REMOVE_OTHER_OPENCV = if $(BIN)/python -m pip show --quiet $(OTHER_OPENCV) 2>/dev/null; then \
+	$(BIN)/python -m pip uninstall --quiet -y $(OTHER_OPENCV) opencv-contrib-python-headless; fi
+
 $(VENV)/.demo-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(REMOVE_OTHER_OPENCV)
 	$(BIN)/python -m pip install --quiet -e ".[cpu]"
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(REMOVE_OTHER_OPENCV)
 	$(BIN)/python -m pip install --quiet -e ".[cpu,test]"
 	touch $(VENV)/.demo-installed $@
 

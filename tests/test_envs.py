@@ -260,6 +260,25 @@ def test_the_environment_running_the_tests_is_the_stack():
     assert not wrong, "\n".join(wrong)
 
 
+# OpenCV's PyPI builds: each installs cv2/, so a second one beside the stack's overwrites its files.
+OPENCV_BUILDS = ("opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless")
+
+
+def other_opencv_builds(installed: set[str]) -> list[str]:
+    """The OpenCV builds among ``installed`` (canonical names) that are not the stack's."""
+    return sorted(installed & set(OPENCV_BUILDS) - set(pypi_names("opencv")))
+
+
+def test_the_tests_run_one_opencv_build_the_contrib_one_with_tv_l1():
+    import cv2
+
+    installed = {canonicalize_name(d.metadata["Name"]) for d in metadata.distributions()}
+    assert other_opencv_builds(installed) == []
+    # Control: a venv made before the switch to contrib had opencv-python-headless (the Makefile removes it).
+    assert other_opencv_builds(installed | {"opencv-python-headless"}) == ["opencv-python-headless"]
+    assert callable(cv2.optflow.DualTVL1OpticalFlow_create)  # contrib's optflow module
+
+
 def test_every_env_names_the_third_party_modules_its_rules_import():
     envs = env_paths()
     missing = []
