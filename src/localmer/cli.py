@@ -89,6 +89,29 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flow(args: argparse.Namespace) -> int:
+    from . import flow_command
+
+    done = flow_command.run(
+        args.inputs,
+        args.out,
+        _preprocessing_settings(args),
+        onset=args.onset,
+        apex=args.apex,
+        spot=args.spot,
+        method=args.method,
+        align=not args.no_align,
+    )
+    pair = done["pair"]
+    face = "aligned face" if pair.aligned else "image"
+    print(
+        f"{pair.source}: onset {pair.onset}, apex {pair.apex} ({pair.apex_source}); {done['method']} flow on the "
+        f"{face} ({pair.first.shape[1]}x{pair.first.shape[0]} px)"
+    )
+    print("wrote " + ", ".join(str(path) for path in done["files"]))
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     from . import bundle, predict, tfsetup
 
@@ -150,6 +173,8 @@ def _experiment_arguments(parser: argparse.ArgumentParser, experiment_help: str)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .flow import METHODS
+
     parser = argparse.ArgumentParser(
         prog="localmer",
         description="Micro-expression recognition from local facial regions. One subcommand per stage; "
@@ -221,6 +246,27 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--out", required=True, help="output folder")
     _experiment_arguments(inspect, "experiment whose preprocessing settings apply")
     inspect.set_defaults(func=_inspect)
+
+    flows = commands.add_parser(
+        "flow",
+        help="optical flow (u, v, strain) from onset to apex of an image pair, a frame folder or a video",
+        description="Finds and aligns the face as the workflow does (unless --no-align) and computes the flow "
+        "from the onset to the apex frame: u right, v down, in px of the face. Writes OUT/flow.npz (u, v, strain, "
+        "magnitude; onset, apex, apex_source), OUT/flow.png (hue = direction, brightness = magnitude) and "
+        "OUT/strain.png. In a frame folder or video the apex is --apex, else spotted: the frame after the onset "
+        "whose face changes most (apex_source annotated or spotted).",
+    )
+    flows.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="two image files (onset, apex), a frame folder or a video"
+    )
+    flows.add_argument("--onset", type=int, help="onset frame number (default: the first frame)")
+    flows.add_argument("--apex", type=int, help="apex frame number (default: spotted)")
+    flows.add_argument("--spot", action="store_true", help="spot the apex (the default without --apex)")
+    flows.add_argument("--method", choices=list(METHODS), help="flow method (default: the config's, tvl1)")
+    flows.add_argument("--no-align", action="store_true", help="use the frames as they are, without face alignment")
+    flows.add_argument("--out", required=True, help="output folder")
+    _experiment_arguments(flows, "experiment whose preprocessing settings apply")
+    flows.set_defaults(func=_flow)
 
     pred = commands.add_parser(
         "predict",
