@@ -143,14 +143,45 @@ def test_frames_are_in_natural_numeric_order(tmp_path):
 
 def test_integer_subject_and_au_cells_and_apex_outside_are_handled_and_noted(real_layout, tmp_path):
     spec = copy_layout_dataset(real_layout, "samm", tmp_path)
-    # Row 15 is 006_1_2 (onset 5562, offset 5632): an integer subject cell and an apex past the offset.
-    edit_cells(spec["annotations"], "MICRO_ONLY", {(15, "Subject"): 6, (15, "Apex Frame"): 5700})
+    # Row 15 is 006_1_2 (onset 5562, offset 5632): an integer subject cell and an apex past the offset,
+    # row 16 (006_1_3) an empty apex cell.
+    edit_cells(
+        spec["annotations"], "MICRO_ONLY", {(15, "Subject"): 6, (15, "Apex Frame"): 5700, (16, "Apex Frame"): ""}
+    )
     clips, _ = datasets.read_dataset(spec)
     clip = clips[0]
     assert clip.sample_id == "samm/006/006_1_2"
     assert "subject cell is a number (6)" in clip.notes
-    assert clip.apex == 5632 and any("apex 5700 outside onset..offset" in n for n in clip.notes)
     assert sum(isinstance(c.aus, str) for c in clips) == 159  # ints and strings all become text
+    samples = datasets.build_index([spec], MEGC).samples.set_index("sample_id")
+    # An invalid apex falls back to the middle frame, not a clamped guess; the note keeps the value.
+    outside = samples.loc["samm/006/006_1_2"]
+    assert (outside.apex, outside.apex_source) == (5562 + (5632 - 5562) // 2, "middle")
+    assert "apex 5700 outside onset..offset 5562..5632: not used, middle frame 5597 used" in outside.notes
+    empty = samples.loc[clips[1].sample_id]
+    assert empty.apex_source == "middle" and "no apex annotation" in empty.notes
+    assert (samples.drop(index=[clip.sample_id, clips[1].sample_id]).apex_source == "annotated").all()
+
+
+def test_real_sheets_invalid_apexes_are_counted(real_layout):
+    # Apex cells of the real sheets that are not a number within onset..offset: CASME II's '/' only.
+    invalid = {}
+    for spec in real_layout["datasets"][:2]:
+        clips, _ = datasets.read_dataset(spec)
+        invalid[spec["name"]] = sorted(
+            c.sample_id for c in clips if c.apex is None or not c.onset <= c.apex <= c.offset
+        )
+    assert invalid == {"casme2": ["casme2/sub04/EP12_01f"], "samm": []}
+    samples = datasets.build_index(real_layout["datasets"], {**MEGC, "ground_truth": None}).samples
+    sources = samples.groupby(["dataset", "apex_source"]).size().to_dict()
+    # SMIC has no apex; EP12_01f (disgust) is in the task without the ground truth, which drops it.
+    assert sources == {
+        ("casme2", "annotated"): 146,
+        ("casme2", "middle"): 1,
+        ("samm", "annotated"): 133,
+        ("smic", "middle"): 164,
+    }
+    assert samples.set_index("sample_id").loc["casme2/sub04/EP12_01f", "apex"] == 261 + (321 - 261) // 2
 
 
 # ------------------------------------------------------------------------------------------ bad input
@@ -260,7 +291,7 @@ def test_manifest_reads_frame_folders_and_videos(tmp_path):
     write_video([np.full((48, 64), i * 10, np.uint8) for i in range(9)], tmp_path / "clips" / "b.avi")
     manifest = tmp_path / "manifest.csv"
     manifest.write_text(
-        "path,subject,label,onset,offset,aus\nclips/a,p1,happiness,2,10,6+12\nclips/b.avi,p2,negative,,,\n"
+        "path,subject,label,onset,apex,offset,aus\nclips/a,p1,happiness,2,11,10,6+12\nclips/b.avi,p2,negative,,,,\n"
     )
     index = datasets.build_index(
         [{"name": "mine", "kind": "manifest", "root": str(tmp_path), "annotations": str(manifest)}], MEGC
@@ -276,6 +307,9 @@ def test_manifest_reads_frame_folders_and_videos(tmp_path):
         12,
     )
     assert (b.sample_id, b.label, b.onset, b.offset, b.n_frames, b.frames) == ("mine/p2/b", "negative", 0, 8, 9, "")
+    # Apex 11 lies past the offset: the middle frame, as for the video without one.
+    assert (a.apex_source, b.apex_source, b.apex) == ("middle", "middle", 4)
+    assert "apex 11 outside onset..offset 2..10" in a.notes
 
 
 def test_manifest_bad_rows_are_named(tmp_path):

@@ -183,7 +183,8 @@ def _subject_id(
 
 
 def _check_timing(clip: AnnotatedClip, problems: list[Problem], offset_column: str) -> None:
-    """Onset <= offset is required; apex problems are handled and noted."""
+    """Onset <= offset is required; an apex at either end is noted. A missing apex, or one outside
+    onset..offset, is left as the sheet has it: the index falls back to the middle frame (``apex_source``)."""
     if clip.onset is None or clip.offset is None:
         return
     if clip.offset < clip.onset:
@@ -191,14 +192,7 @@ def _check_timing(clip: AnnotatedClip, problems: list[Problem], offset_column: s
             Problem(clip.file, clip.row, offset_column, f"offset {clip.offset} is before onset {clip.onset}")
         )
         return
-    middle = (clip.onset + clip.offset) // 2
-    if clip.apex is None:
-        clip.notes.append(f"apex not annotated; middle frame {middle} used")
-        clip.apex = middle
-    elif not clip.onset <= clip.apex <= clip.offset:
-        clip.notes.append(f"apex {clip.apex} outside onset..offset; clamped")
-        clip.apex = min(max(clip.apex, clip.onset), clip.offset)
-    elif clip.apex == clip.onset:
+    if clip.apex == clip.onset:
         clip.notes.append("apex equals onset")
     elif clip.apex == clip.offset:
         clip.notes.append("apex equals offset")

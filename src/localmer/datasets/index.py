@@ -11,6 +11,9 @@ The result is one sample table (``samples.tsv``) whose columns are ``SAMPLE_COLU
 - ``emotion``     the dataset's own emotion (or SMIC folder label)
 - ``aus``         action units as coded (``4+L10``; empty where the dataset has none)
 - ``onset``, ``apex``, ``offset``  absolute frame numbers as the frame files are numbered (videos: 0-based)
+- ``apex_source`` where ``apex`` comes from (``APEX_SOURCES``): ``annotated``, the annotation's apex, a
+  number within onset..offset; ``middle``, onset + (offset - onset) // 2, where there is none (SMIC,
+  an empty manifest cell, CASME II's '/') or it lies outside onset..offset (noted with the value)
 - ``fps``         frame rate
 - ``frame_dir``   absolute path of the frame folder, or of the video file
 - ``frames``      frame file names in natural numeric order, ``|``-separated (empty for a video)
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..apex import middle_apex
 from ..atomic import atomic_output
 from ..frames import FrameError, frame_number, is_video, list_frames, video_frame_count
 from .common import (
@@ -45,6 +49,9 @@ from .registry import DatasetKind, get_dataset_kind, read_dataset
 
 log = logging.getLogger(__name__)
 
+# What the index's apex can be; ``localmer.apex`` chooses among these and a spotted apex later.
+APEX_SOURCES = ("annotated", "middle")
+
 SAMPLE_COLUMNS = [
     "sample_id",
     "dataset",
@@ -57,6 +64,7 @@ SAMPLE_COLUMNS = [
     "aus",
     "onset",
     "apex",
+    "apex_source",
     "offset",
     "fps",
     "frame_dir",
@@ -152,6 +160,7 @@ def build_index(datasets: list[dict], task: dict, base_dir: str | Path = ".") ->
             frames = _attach_frames(clip, kind, problems)
             if frames is None:
                 continue
+            apex_source = _resolve_apex(clip, frames["numbers"])
             rows.append(
                 {
                     "sample_id": clip.sample_id,
@@ -165,10 +174,12 @@ def build_index(datasets: list[dict], task: dict, base_dir: str | Path = ".") ->
                     "aus": clip.aus,
                     "onset": clip.onset,
                     "apex": clip.apex,
+                    "apex_source": apex_source,
                     "offset": clip.offset,
                     "fps": clip.fps or fps,
                     "frame_dir": str(clip.frame_dir),
-                    **frames,
+                    "frames": frames["frames"],
+                    "n_frames": frames["n_frames"],
                     "notes": "; ".join(clip.notes),
                     "source": clip.source,
                 }
@@ -222,14 +233,6 @@ def _attach_frames(clip: AnnotatedClip, kind: DatasetKind, problems: list[Proble
         clip.onset = numbers[0]
     if clip.offset is None:
         clip.offset = numbers[-1]
-    if clip.apex is None:
-        middle = (
-            numbers[(numbers.index(clip.onset) + numbers.index(clip.offset)) // 2]
-            if clip.onset in numbers and clip.offset in numbers
-            else (clip.onset + clip.offset) // 2
-        )
-        clip.notes.append(f"no apex annotation; middle frame {middle} used")
-        clip.apex = middle
     if clip.offset < clip.onset:
         problems.append(Problem(where, clip.row, "offset", f"offset {clip.offset} is before onset {clip.onset}"))
         return None
@@ -248,7 +251,27 @@ def _attach_frames(clip: AnnotatedClip, kind: DatasetKind, problems: list[Proble
     gaps = [n for n in range(clip.onset, clip.offset + 1) if n not in present]
     if gaps:
         clip.notes.append(f"{len(gaps)} frame number(s) missing in onset..offset (first {gaps[0]})")
-    return {"frames": "|".join(frames), "n_frames": len(numbers)}
+    return {"frames": "|".join(frames), "n_frames": len(numbers), "numbers": numbers}
+
+
+def _resolve_apex(clip: AnnotatedClip, numbers: list[int]) -> str:
+    """The clip's apex_source. An apex that is missing or outside onset..offset is replaced by the middle
+    frame (a clamped one would be a guess), noted with the value that was not used."""
+    middle = middle_apex(clip.onset, clip.offset)
+    source = "middle"
+    if clip.apex is None:
+        clip.notes.append(f"no apex annotation; middle frame {middle} used")
+    elif not clip.onset <= clip.apex <= clip.offset:
+        clip.notes.append(
+            f"apex {clip.apex} outside onset..offset {clip.onset}..{clip.offset}: not used, middle frame {middle} used"
+        )
+    else:
+        source = "annotated"
+    if source == "middle":
+        clip.apex = middle
+    if clip.apex not in numbers:
+        clip.notes.append(f"apex frame {clip.apex} is not among the clip's frames")
+    return source
 
 
 def _video_frame_numbers(path: Path, clip: AnnotatedClip, problems: list[Problem]) -> list[int]:

@@ -8,8 +8,9 @@ Quirks handled:
 - relative paths start at the dataset's root; a path ending in a video suffix is a video, whose frame
   numbers are 0-based frame indices;
 - the clip name defaults to the folder's name or the video's stem;
-- onset, apex, offset and fps may be empty: the whole clip is used (apex: the middle frame), and the
-  dataset's fps applies, filled when the frames are attached.
+- onset, apex, offset and fps may be empty: the whole clip is used (apex: the middle frame, as for an
+  apex outside onset..offset; ``apex_source`` says which), and the dataset's fps applies, filled when
+  the frames are attached.
 """
 
 from __future__ import annotations
