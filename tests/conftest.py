@@ -150,6 +150,38 @@ def tiny_preprocessed(tiny_indexed_corpus, tmp_path_factory) -> dict:
     }
 
 
+def render_and_align(plan, clip, geometry, source, folder: Path, mirrored: bool = False) -> dict:
+    """A synthetic clip rendered to lossless frames (mirrored left-right if asked) and taken through the
+    clip pipeline's steps as the workflow's stages do, keeping every frame of onset..offset: the aligned
+    faces (F, H, W), their frame numbers, the reference frame's aligned landmarks and the region boxes."""
+    import cv2
+
+    from localmer import clip_pipeline, regions, synth
+    from localmer.frames import ClipFrames
+
+    folder.mkdir(parents=True)
+    frames = synth.render_clip(plan, clip, geometry, source)
+    for number, frame in zip(range(clip.first_frame, clip.last_frame + 1), frames, strict=True):
+        cv2.imwrite(
+            str(folder / synth.frame_name(plan.part, plan.name, number, "png")),
+            cv2.flip(frame, 1) if mirrored else frame,
+        )
+    params = preprocessing_params(frames="onset_offset")
+    table = regions.load_region_table(params["regions"])
+    clip_frames = ClipFrames.open(folder)
+    selected = clip_pipeline.select_frames(clip_frames.numbers, clip.onset, clip.offset, params["frames"], 0)
+    face = clip_pipeline.find_face(clip_frames, selected, clip.onset, params["landmarks"])
+    assert face["status"] == "ok", face["reason"]
+    matrices, points = clip_pipeline.alignment_matrices(face["landmarks"], len(selected), params["alignment"])
+    return {
+        "faces": clip_pipeline.align_clip(clip_frames, selected, matrices, params["alignment"]["face_size"]),
+        "numbers": selected,
+        "landmarks": points[0],
+        "boxes": regions.region_boxes(points[0], table, params["alignment"]["iod"]),
+        "table": table,
+    }
+
+
 CLASSES = ["negative", "positive", "surprise"]
 
 

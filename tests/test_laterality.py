@@ -9,14 +9,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, preprocessing_params
+from conftest import REPO, render_and_align
 
-from localmer import clip_pipeline, config, labels, regions, synth
-from localmer.frames import ClipFrames
+from localmer import clip_pipeline, config, labels, synth
 from localmer.synth.identity import subject_source
 
 CHEEKS = ("left_cheek", "right_cheek")  # the lateral regions around the lip corners
@@ -34,27 +32,12 @@ def subject():
 
 
 def apex_regions(subject: dict, clip, folder: Path, mirrored: bool) -> dict[str, np.ndarray]:
-    """The clip rendered to lossless frames (mirrored left-right if asked), preprocessed in memory as the
-    workflow's stages do: each region's crop of the aligned apex frame."""
-    folder.mkdir(parents=True)
-    plan = subject["plan"]
-    frames = synth.render_clip(plan, clip, subject["geometry"], subject["source"])
-    for number, frame in zip(range(clip.first_frame, clip.last_frame + 1), frames, strict=True):
-        cv2.imwrite(
-            str(folder / synth.frame_name(plan.part, plan.name, number, "png")),
-            cv2.flip(frame, 1) if mirrored else frame,
-        )
-    params = preprocessing_params(frames="onset_offset")
-    table = regions.load_region_table(params["regions"])
-    clip_frames = ClipFrames.open(folder)
-    selected = clip_pipeline.select_frames(clip_frames.numbers, clip.onset, clip.offset, params["frames"], 0)
-    face = clip_pipeline.find_face(clip_frames, selected, clip.onset, params["landmarks"])
-    assert face["status"] == "ok", face["reason"]
-    matrices, points = clip_pipeline.alignment_matrices(face["landmarks"], len(selected), params["alignment"])
-    faces = clip_pipeline.align_clip(clip_frames, selected, matrices, params["alignment"]["face_size"])
-    boxes = regions.region_boxes(points[0], table, params["alignment"]["iod"])
-    crops = clip_pipeline.clip_regions(faces, boxes, {name: spec["size"] for name, spec in table.items()})
-    apex = selected.index(clip.apex)
+    """The clip rendered (mirrored left-right if asked) and preprocessed in memory as the workflow's
+    stages do: each region's crop of the aligned apex frame."""
+    aligned = render_and_align(subject["plan"], clip, subject["geometry"], subject["source"], folder, mirrored)
+    sizes = {name: spec["size"] for name, spec in aligned["table"].items()}
+    crops = clip_pipeline.clip_regions(aligned["faces"], aligned["boxes"], sizes)
+    apex = aligned["numbers"].index(clip.apex)
     return {name: region[apex].astype(np.int16) for name, region in crops.items()}
 
 

@@ -102,7 +102,7 @@ def spot_apex(
     brightness = blurred[:, masks.any(axis=0)].mean(axis=1)
     blurred *= (brightness[first] / np.maximum(brightness, 1e-6))[:, None, None]
     along = np.clip((numbers - numbers[first]) / max(int(numbers[last] - numbers[first]), 1), 0.0, 1.0)
-    line = (1 - along)[:, None, None] * blurred[first] + along[:, None, None] * blurred[last]
+    line = blurred[first] + along[:, None, None] * (blurred[last] - blurred[first])
     departure = (blurred - line) ** 2
     # Noise variance of a departure, in units of one frame's: its own frame, and the line's two ends
     # weighted (none at the ends themselves, which are the line).
