@@ -53,8 +53,8 @@ def _size(image: np.ndarray) -> str:
 
 
 def _faces(frames: ClipFrames, selected: list[int], onset: int, settings: dict, align: bool, label: str):
-    """(faces (F, H, W) uint8 of the ``selected`` frames, mask of the face regions or None): aligned as
-    the workflow aligns a clip, or the frames as they are."""
+    """(faces (F, H, W) uint8 of the ``selected`` frames, the spotter's masks of the face regions or None):
+    aligned as the workflow aligns a clip, or the frames as they are."""
     if not align:
         images = [image for _, image in frames.read(selected)]
         for number, image in zip(selected[1:], images[1:], strict=True):
@@ -75,10 +75,7 @@ def _faces(frames: ClipFrames, selected: list[int], onset: int, settings: dict, 
     matrices, points = clip_pipeline.alignment_matrices(face["landmarks"], len(selected), alignment)
     faces = clip_pipeline.align_clip(frames, selected, matrices, alignment["face_size"])
     boxes = regions.region_boxes(points[0], regions.load_region_table(settings["regions"]), alignment["iod"])
-    mask = np.zeros(faces.shape[1:], dtype=bool)
-    for x0, y0, x1, y1 in boxes.values():
-        mask[max(y0, 0) : y1, max(x0, 0) : x1] = True
-    return faces, mask
+    return faces, apexes.spotting_masks(boxes, points[0], faces.shape[1:])
 
 
 def _image_pair(paths: Sequence[str], settings: dict, align: bool) -> FlowPair:
