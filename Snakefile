@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/index.smk"
 include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/flow.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 

@@ -121,11 +121,13 @@ def tiny_indexed_corpus(tmp_path_factory) -> dict:
 
 
 def preprocessing_params(**changes) -> dict:
-    """The default preprocessing settings with an absolute region-table path."""
+    """The default preprocessing settings with an absolute region-table path, flow by DIS (fast; the
+    tests of a flow method choose it themselves)."""
     from localmer import config
 
     params = config.schema_defaults("preprocessing")
     params["regions"] = str(REPO / "config" / "regions.yaml")
+    params["flow"]["method"] = "dis"
     params.update(changes)
     return params
 
@@ -138,14 +140,16 @@ def tiny_preprocessed(tiny_indexed_corpus, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("tiny_preprocessed")
     params = preprocessing_params(frames="resample", n_frames=6)
     report = preprocess.preprocess_all(tiny_indexed_corpus["samples"], params, out)
-    patch_files = {
-        p.relative_to(out / "patches").with_suffix("").as_posix(): str(p) for p in (out / "patches").rglob("*.h5")
-    }
+    def files(stage: str) -> dict[str, str]:
+        return {p.relative_to(out / stage).with_suffix("").as_posix(): str(p) for p in (out / stage).rglob("*.h5")}
+
     return {
         "out": out,
         "samples": tiny_indexed_corpus["samples"],
         "report": report,
-        "patch_files": patch_files,
+        "patch_files": files("patches"),
+        "flow_files": files("flow"),
+        "flow_patch_files": files("flowpatches"),
         "params": params,
     }
 

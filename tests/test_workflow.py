@@ -55,7 +55,7 @@ def small_config(tmp_path: Path, **synthetic) -> Path:
     for part in cfg["synthetic"]["parts"].values():
         part.update(subjects=2, clips_per_class=1, extra_clips_per_subject=1, fps=50)
     cfg["synthetic"]["image_size"] = [160, 180]
-    cfg["preprocessing"].update(frames="resample", n_frames=6)
+    cfg["preprocessing"].update(frames="resample", n_frames=6, flow={"method": "dis"})  # DIS: the fast method
     cfg["training"]["spatial"].update(epochs=1)
     cfg["training"]["temporal"].update(epochs=2, steps=6)
     cfg["evaluation"]["bootstrap"] = 100
@@ -203,6 +203,25 @@ def test_partial_reruns_follow_what_changed(small_run):
         "all": 1,
     }
 
+    # A flow setting: the flow stage and what shows it (QC sheets, the report's apex columns), not
+    # landmarks, alignment, cropping or training (each rule's params hold its own stage's settings only).
+    # Control: the parameters of a method not in use change the configuration as run, nothing else.
+    cfg = yaml.safe_load(config.read_text())
+    cfg["preprocessing"]["flow"]["method"] = "farneback"
+    changed = workdir / "flow_changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    assert planned_jobs(workdir, changed) == {
+        "compute_flow": folds,
+        "qc_subject": folds,
+        "preprocessing_report": 1,
+        "record_config": 1,
+        "all": 1,
+    }
+    cfg = yaml.safe_load(config.read_text())
+    cfg["preprocessing"]["flow"]["farneback"] = {"levels": 4}
+    changed.write_text(yaml.safe_dump(cfg))
+    assert planned_jobs(workdir, changed) == {"record_config": 1, "all": 1}
+
     # One subject's frame changed: that subject's preprocessing reruns, no other subject's landmarks or
     # alignment (region sizes, and so every fold's training, follow: they use every subject). A bare
     # touch is not enough in Snakemake 9: a newer input with the recorded checksum does not rerun.
@@ -213,7 +232,8 @@ def test_partial_reruns_follow_what_changed(small_run):
         image[0, 0] = 255 - image[0, 0]
         cv2.imwrite(str(changed_frame), image)
         jobs = planned_jobs(workdir, config)
-        assert jobs["detect_landmarks"] == 1 and jobs["align_faces"] == 1 and jobs["qc_subject"] >= 1, jobs
+        assert jobs["detect_landmarks"] == 1 and jobs["align_faces"] == 1 and jobs["compute_flow"] == 1, jobs
+        assert jobs["qc_subject"] >= 1, jobs
         assert "synthesize_corpus" not in jobs and "build_index" not in jobs
     finally:
         changed_frame.write_bytes(original)  # as it was: nothing to do again

@@ -10,6 +10,9 @@ The steps, in order (each a function of arrays and settings; nothing here reads 
     regions.region_boxes the six region boxes, from the reference frame's aligned landmarks
     clip_regions         each region of every face resized to its region size
     clip_patches         ... and cut into m patches (F, m, h, w) uint8
+    unkept_faces         aligned faces of frames the selection dropped (an apex between resampled frames)
+    clip_flow            optical flow fields from the onset face (onset->apex, onset->every kept frame, ...)
+    clip_flow_patches    the six regions of those fields (u, v, strain) cut into m patches (F, m, h, w, 3)
 
 The workflow's stages (``localmer.preprocess``) run them subject by subject with HDF5 files between
 them; ``localmer predict`` and ``localmer inspect`` run them on one clip in memory. One code path, so a
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import landmarks, regions
+from . import flow, landmarks, regions
 from .frames import ClipFrames, FrameError
 
 
@@ -190,10 +193,115 @@ def align_clip(
 
 
 def clip_regions(faces: np.ndarray, boxes: dict, sizes: dict) -> dict[str, np.ndarray]:
-    """Each region's box of every aligned face resized to its size (width, height): {region: (F, h, w)}."""
+    """Each region's box of every aligned face (F, H, W), or of every field (F, H, W, C), resized to its
+    size (width, height): {region: (F, h, w[, C])}."""
     return {name: regions.crop_frames(faces, boxes[name], sizes[name]) for name in regions.REGION_NAMES}
 
 
 def clip_patches(faces: np.ndarray, boxes: dict, sizes: dict, patches: int) -> dict[str, np.ndarray]:
-    """The six regions of every aligned face cut into ``patches`` patches: {region: (F, m, h, w)} uint8."""
-    return {name: regions.cut_patches(crops, patches) for name, crops in clip_regions(faces, boxes, sizes).items()}
+    """The six regions of every aligned face cut into ``patches`` patches: {region: (F, m, h, w)}, of the
+    faces' dtype; fields (F, H, W, C) give (F, m, h, w, C)."""
+    cut = {}
+    for name, crops in clip_regions(faces, boxes, sizes).items():
+        if crops.ndim == 4:  # channels last: cut each channel's plane, then put the channels back last
+            cut[name] = np.ascontiguousarray(
+                np.moveaxis(regions.cut_patches(np.moveaxis(crops, -1, 1), patches), 1, -1)
+            )
+        else:
+            cut[name] = regions.cut_patches(crops, patches)
+    return cut
+
+
+FLOW_PAIRS = ("onset_apex", "onset_frames", "apex_offset")  # preprocessing.flow.pairs
+FLOW_PATCH_CHANNELS = ("u", "v", "strain")  # the flow fields the region patches keep
+
+
+def unkept_faces(
+    frames: ClipFrames,
+    wanted: Sequence[int],
+    numbers: Sequence[int],
+    matrices: np.ndarray,
+    face_size: Sequence[int],
+) -> dict[int, np.ndarray]:
+    """{frame: aligned grey face} for the frames of ``wanted`` that are not among the kept ``numbers``
+    (with ``frames: resample`` the apex may fall between kept frames), each read from ``frames`` and
+    warped with the transform (``matrices``, one per kept frame) of the nearest kept frame: the clip's
+    own alignment (with strategy ``reference`` every transform is the same)."""
+    kept = np.asarray(numbers)
+    missing = sorted(set(int(n) for n in wanted) - set(kept.tolist()))
+    if not missing:
+        return {}
+    nearest = [int(np.argmin(np.abs(kept - number))) for number in missing]
+    return dict(zip(missing, align_clip(frames, missing, matrices[nearest], face_size), strict=True))
+
+
+def clip_flow(
+    faces: np.ndarray,
+    numbers: Sequence[int],
+    onset: int,
+    apex: int,
+    flow_settings: dict,
+    *,
+    offset: int | None = None,
+    other_faces: dict[int, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """The flow fields (``flow.CHANNELS``: u, v, strain, magnitude; float32) of one clip's aligned grey
+    ``faces`` (F, H, W) of the kept frames ``numbers``, for each pair of ``flow_settings["pairs"]``
+    (``preprocessing.flow``; ``method`` and its parameter block):
+
+    ``onset_apex``    (H, W, 4) onset face -> apex face
+    ``onset_frames``  (F, H, W, 4) onset face -> every kept face; the onset's own row is zeros
+    ``apex_offset``   (H, W, 4) apex face -> ``offset`` face
+
+    Faces of the onset, apex and offset that were not kept come from ``other_faces``
+    (``unkept_faces``); a frame found in neither is a FlowError naming it."""
+    method = flow_settings["method"]
+    params = flow_settings.get(method, {})
+    position = {int(n): i for i, n in enumerate(numbers)}
+    other_faces = other_faces or {}
+    computed: dict[tuple[int, int], np.ndarray] = {}  # resampled clips repeat frames: each pair once
+
+    def face(number: int) -> np.ndarray:
+        if number in position:
+            return faces[position[number]]
+        if number in other_faces:
+            return other_faces[number]
+        raise flow.FlowError(f"frame {number} is neither a kept frame nor among the other faces given")
+
+    def fields(first: int, second: int) -> np.ndarray:
+        if (first, second) not in computed:
+            if first == second:  # no motion by definition, not a solver's near-zero
+                computed[first, second] = np.zeros((*faces.shape[1:3], len(flow.CHANNELS)), np.float32)
+            else:
+                computed[first, second] = flow.flow_fields(face(first), face(second), method, params)
+        return computed[first, second]
+
+    result = {}
+    for pair in flow_settings["pairs"]:
+        if pair == "onset_apex":
+            result[pair] = fields(onset, apex)
+        elif pair == "onset_frames":
+            result[pair] = np.stack([fields(onset, int(n)) for n in numbers])
+        elif pair == "apex_offset":
+            if offset is None:
+                raise flow.FlowError("flow pair apex_offset needs the clip's offset frame")
+            result[pair] = fields(apex, offset)
+        else:
+            raise flow.FlowError(f"flow pair {pair!r}: expected one of {', '.join(FLOW_PAIRS)}")
+    return result
+
+
+def clip_flow_patches(fields: np.ndarray, boxes: dict, sizes: dict, patches: int) -> dict[str, np.ndarray]:
+    """Flow fields (F, H, W, >= 3 channels: u, v, strain first) cut like the faces (``clip_patches``):
+    {region: (F, m, h, w, 3)} float32 of u, v, strain. u and v are rescaled from pixels of the aligned
+    face to pixels of the resized region (times its width / box width, height / box height), so that
+    the flow matches the region image it sits on; strain, a ratio of lengths, is left as computed (its
+    normal terms do not change under resizing; the shear term does only when a region is resized
+    unevenly)."""
+    cut = clip_patches(np.asarray(fields[..., : len(FLOW_PATCH_CHANNELS)], dtype=np.float32), boxes, sizes, patches)
+    for name, region in cut.items():
+        x0, y0, x1, y1 = boxes[name]
+        width, height = sizes[name]
+        region[..., 0] *= width / (x1 - x0)
+        region[..., 1] *= height / (y1 - y0)
+    return cut

@@ -93,6 +93,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         allowed = ", ".join(map(repr, error.validator_value))
         return f"config key '{key}': {error.instance!r} is not allowed; allowed: {allowed}"
+    if error.validator == "contains" and "const" in error.validator_value:
+        return f"config key '{key}': {error.instance!r} must include {error.validator_value['const']!r}"
     if error.validator == "required":
         return f"config key '{key}': {error.message}"
     return f"config key '{key}': {error.message}"

@@ -155,18 +155,27 @@ def auto_size(box_sizes: np.ndarray) -> list[int]:
     return [int(max(SIZE_MULTIPLE, SIZE_MULTIPLE * round(v / SIZE_MULTIPLE))) for v in mean]
 
 
+def boxes_mask(boxes: dict, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: True inside any of the boxes (x0, y0, x1, y1; clipped to the image)."""
+    mask = np.zeros(shape, dtype=bool)
+    for x0, y0, x1, y1 in boxes.values():
+        mask[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = True
+    return mask
+
+
 def crop_frames(faces: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
-    """The box of every aligned face of a (F, H, W) stack resized to ``size`` (width, height): (F, height,
-    width). Outside the face, edges repeat."""
+    """The box of every aligned face of a (F, H, W) stack, or of a (F, H, W, C) stack of fields (C <= 4,
+    e.g. flow), resized to ``size`` (width, height): (F, height, width[, C]). Outside the face, edges
+    repeat."""
     x0, y0, x1, y1 = box
     height, width = faces.shape[1:3]
     pad = max(0, -x0, -y0, x1 - width, y1 - height)
     if pad:  # edge padding = cv2.BORDER_REPLICATE, once for the whole stack
-        faces = np.pad(faces, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
+        faces = np.pad(faces, ((0, 0), (pad, pad), (pad, pad)) + ((0, 0),) * (faces.ndim - 3), mode="edge")
         x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
     regions = faces[:, y0:y1, x0:x1]
     interpolation = cv2.INTER_AREA if regions.shape[2] > size[0] else cv2.INTER_LINEAR
-    out = np.empty((len(faces), size[1], size[0]), dtype=faces.dtype)
+    out = np.empty((len(faces), size[1], size[0], *faces.shape[3:]), dtype=faces.dtype)
     # One resize per frame: cv2's INTER_AREA takes at most 4 channels, and a frame-interleaved stack
     # measured no faster than this loop.
     for i, region in enumerate(regions):

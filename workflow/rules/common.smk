@@ -89,7 +89,8 @@ def subjects_of(experiment):
 
 
 def preprocessed_file(experiment, stage, subject):
-    """A subject's file of a preprocessing stage (landmarks, aligned, patches), as the experiment has it."""
+    """A subject's file of a preprocessing stage (landmarks, aligned, patches, flow, flowpatches), as the
+    experiment has it."""
     return f"{PREPROCESS}/{stage}-{STAGE_KEYS[experiment][stage]}/{subject}.h5"
 
 
@@ -140,6 +141,16 @@ def get_stage_preprocessing(wildcards):
     return experiment_config(get_stage_experiment(wildcards))["preprocessing"]
 
 
+def stage_preprocessing(stage):
+    """A params function: the preprocessing settings a stage reads (localmer.preprocess.STAGE_SETTINGS),
+    only those, so that the params rerun trigger reruns a stage for its own settings alone."""
+
+    def settings(wildcards):
+        return localmer_preprocess.stage_settings(get_stage_preprocessing(wildcards), stage)
+
+    return settings
+
+
 def get_subject_frames(wildcards):
     """Every frame file (or video) of a subject: touching one re-runs only that subject's preprocessing."""
     samples = samples_of(get_stage_experiment(wildcards))
@@ -160,6 +171,14 @@ def get_subject_aligned(wildcards):
     return preprocessed_file(get_stage_experiment(wildcards), "aligned", wildcards.subject)
 
 
+def get_subject_patches(wildcards):
+    return preprocessed_file(get_stage_experiment(wildcards), "patches", wildcards.subject)
+
+
+def get_subject_flow(wildcards):
+    return preprocessed_file(get_stage_experiment(wildcards), "flow", wildcards.subject)
+
+
 def get_stage_aligned(wildcards):
     """Every subject's aligned faces (region sizes are measured over all of them)."""
     experiment = get_stage_experiment(wildcards)
@@ -175,8 +194,11 @@ def get_region_sizes(wildcards):
 
 
 def get_qc_inputs(wildcards):
+    """A QC sheet's inputs: the subject's aligned faces, patches (boxes) and flow (the onset->apex flow
+    every sheet shows, so the default run computes the flow stage)."""
     return {
-        stage: preprocessed_file(wildcards.experiment, stage, wildcards.subject) for stage in ("aligned", "patches")
+        stage: preprocessed_file(wildcards.experiment, stage, wildcards.subject)
+        for stage in ("aligned", "patches", "flow")
     }
 
 
@@ -184,11 +206,17 @@ def get_experiment_patches(wildcards):
     return [preprocessed_file(wildcards.experiment, "patches", s) for s in subjects_of(wildcards.experiment)]
 
 
+def get_experiment_flow_patches(wildcards):
+    """Every subject's flow patches: what training reads for experiments whose model.input is flow."""
+    return [preprocessed_file(wildcards.experiment, "flowpatches", s) for s in subjects_of(wildcards.experiment)]
+
+
 def get_preprocessing_outputs(wildcards):
-    """Every subject's landmarks, patches and QC sheet of an experiment."""
+    """Every subject's landmarks, flow (apex per clip), patches and QC sheet of an experiment."""
     subjects = subjects_of(wildcards.experiment)
     return {
         "landmarks": [preprocessed_file(wildcards.experiment, "landmarks", s) for s in subjects],
+        "flow": [preprocessed_file(wildcards.experiment, "flow", s) for s in subjects],
         "patches": get_experiment_patches(wildcards),
         "qc": [f"{RESULTS}/{wildcards.experiment}/qc/{s}.png" for s in subjects],
     }

@@ -9,7 +9,7 @@ rule detect_landmarks:
     output:
         f"{PREPROCESS}/landmarks-{{stage_key}}/{{subject}}.h5",
     params:
-        preprocessing=get_stage_preprocessing,
+        preprocessing=stage_preprocessing("landmarks"),
     log:
         "logs/preprocess/landmarks-{stage_key}/{subject}.log",
     benchmark:
@@ -28,7 +28,7 @@ rule align_faces:
     output:
         f"{PREPROCESS}/aligned-{{stage_key}}/{{subject}}.h5",
     params:
-        preprocessing=get_stage_preprocessing,
+        preprocessing=stage_preprocessing("aligned"),
     log:
         "logs/preprocess/aligned-{stage_key}/{subject}.log",
     benchmark:
@@ -48,7 +48,7 @@ rule measure_regions:
     output:
         f"{PREPROCESS}/patches-{{stage_key}}/region_sizes.json",
     params:
-        preprocessing=get_stage_preprocessing,
+        preprocessing=stage_preprocessing("region_sizes"),
     log:
         "logs/preprocess/patches-{stage_key}/measure_regions.log",
     conda:
@@ -65,7 +65,7 @@ rule crop_regions:
     output:
         f"{PREPROCESS}/patches-{{stage_key}}/{{subject}}.h5",
     params:
-        preprocessing=get_stage_preprocessing,
+        preprocessing=stage_preprocessing("patches"),
     log:
         "logs/preprocess/patches-{stage_key}/{subject}.log",
     benchmark:

@@ -1,5 +1,7 @@
-# Rule preprocessing_report: every clip with status ok or skipped (and why); logic in localmer.preprocess.
+# Rule preprocessing_report: every clip with status ok or skipped (and why), and the apex its flow used;
+# logic in localmer.preprocess.
 from localmer import preprocess, runlog
 
 with runlog.to_file(snakemake.log[0]):
-    preprocess.landmark_report(snakemake.input.landmarks).to_csv(snakemake.output[0], sep="\t", index=False)
+    report = preprocess.preprocessing_report(snakemake.input.landmarks, snakemake.input.flow)
+    report.to_csv(snakemake.output[0], sep="\t", index=False)
