@@ -140,6 +140,7 @@ def tiny_preprocessed(tiny_indexed_corpus, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("tiny_preprocessed")
     params = preprocessing_params(frames="resample", n_frames=6)
     report = preprocess.preprocess_all(tiny_indexed_corpus["samples"], params, out)
+
     def files(stage: str) -> dict[str, str]:
         return {p.relative_to(out / stage).with_suffix("").as_posix(): str(p) for p in (out / stage).rglob("*.h5")}
 

@@ -288,15 +288,29 @@ def test_inspect_writes_its_files_for_an_image_and_a_video(tiny_indexed_corpus, 
         == 0
     )
     assert {p.name for p in (tmp_path / "image").iterdir()} == expected
-    assert json.loads((tmp_path / "image" / "inspect.json").read_text())["faces"] == 1  # control of the next test
+    image_info = json.loads((tmp_path / "image" / "inspect.json").read_text())
+    assert image_info["faces"] == 1  # control of the next test
+    assert image_info["flow"] == {"computed": False, "reason": "a single frame has no onset->apex pair"}
     video = tmp_path / "clip.avi"
     write_video([frames.read_image(p) for p in paths[:5]], video)
     assert (
         cli(["inspect", str(video), "--out", str(tmp_path / "video"), "--config", config, "--base-dir", str(REPO)]) == 0
     )
-    assert {p.name for p in (tmp_path / "video").iterdir()} == expected
+    # A clip: its onset->apex flow too (first frame = onset, no annotation: the middle frame).
+    assert {p.name for p in (tmp_path / "video").iterdir()} == expected | {"flow.png", "strain.png"}
     info = json.loads((tmp_path / "video" / "inspect.json").read_text())
     assert info["frame"] == 0 and set(info["boxes"]) == set(regions.REGION_NAMES)
+    assert info["flow"] == {
+        "computed": True,
+        "onset": 0,
+        "apex": 2,
+        "apex_source": "middle",
+        "offset": 4,
+        "method": "tvl1",
+    }
+    # The overlay holds the flow and strain beside the face (wider than the image's).
+    image_overlay, video_overlay = (cv2.imread(str(tmp_path / d / "overlay.png")) for d in ("image", "video"))
+    assert video_overlay.shape[1] > 2 * image_overlay.shape[1]
     assert cv2.imread(str(tmp_path / "video" / "mouth.png")).shape[:2] == (36, 60)
     # A video without a face: a clear error, exit code 2.
     write_video([np.full((180, 160), 90, np.uint8)] * 4, tmp_path / "empty.avi")
@@ -322,7 +336,10 @@ def test_inspect_writes_its_files_for_an_image_and_a_video(tiny_indexed_corpus, 
 def test_contact_sheet_draws_every_clip(preprocessed, tmp_path):
     out = preprocessed["out"]
     drawn = qc.contact_sheet(
-        out / "aligned" / "smic" / "s01.h5", out / "patches" / "smic" / "s01.h5", tmp_path / "s.png"
+        out / "aligned" / "smic" / "s01.h5",
+        out / "patches" / "smic" / "s01.h5",
+        out / "flow" / "smic" / "s01.h5",
+        tmp_path / "s.png",
     )
     assert drawn == 3 and cv2.imread(str(tmp_path / "s.png")) is not None
 

@@ -85,7 +85,11 @@ def _inspect(args: argparse.Namespace) -> int:
 
     params = _preprocessing_settings(args)
     info = qc.inspect(args.input, args.out, params, regions.load_region_table(params["regions"]))
-    print(json.dumps({k: info[k] for k in ("input", "frame", "faces", "face_used", "roll_deg", "iod_px")}, indent=2))
+    print(
+        json.dumps(
+            {k: info[k] for k in ("input", "frame", "faces", "face_used", "roll_deg", "iod_px", "flow")}, indent=2
+        )
+    )
     return 0
 
 
@@ -240,7 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser(
         "inspect",
         help="landmarks, aligned face, region crops and a QC overlay of one image, video or frame folder",
-        description="Writes landmarks.csv, aligned.png, one PNG per region, overlay.png and inspect.json.",
+        description=(
+            "Writes landmarks.csv, aligned.png, one PNG per region, overlay.png and inspect.json; for a video or "
+            "a folder of frames (one clip: first frame = onset) also the onset->apex flow.png and strain.png."
+        ),
     )
     inspect.add_argument("input", help="an image file, a video (mp4/avi/mov/mkv) or a folder of frames")
     inspect.add_argument("--out", required=True, help="output folder")
