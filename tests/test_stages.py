@@ -89,7 +89,24 @@ def test_the_spatial_settings_are_the_config_without_its_temporal_only_keys(expe
     assert list(spatial) == ["datasets", "task", "preprocessing", "model", "training"]
     assert spatial["model"] == {k: v for k, v in experiment["model"].items() if k != "temporal_se"}
     assert spatial["training"] == {k: v for k, v in experiment["training"].items() if k != "temporal"}
-    assert stages.stage_settings(experiment, "temporal") == {key: experiment[key] for key in stages.SECTIONS}
+    # The flow stage's settings left out (the model's input is not flow): as before the flow stage existed.
+    whole = {key: experiment[key] for key in stages.SECTIONS}
+    whole["preprocessing"] = {k: v for k, v in experiment["preprocessing"].items() if k != "flow"}
+    assert stages.stage_settings(experiment, "temporal") == whole and spatial["preprocessing"] == whole["preprocessing"]
+
+
+def test_a_flow_setting_reaches_the_models_only_when_they_take_flow(experiment):
+    changed = copy.deepcopy(experiment)
+    changed["preprocessing"]["flow"]["method"] = "dis"
+    for stage in ("spatial", "temporal"):
+        assert stages.stage_settings(changed, stage) == stages.stage_settings(experiment, stage)
+    # Control: a model on flow depends on it (and a bundle of it records the method).
+    on_flow, changed_on_flow = (copy.deepcopy(e) for e in (experiment, changed))
+    for e in (on_flow, changed_on_flow):
+        e["model"]["input"] = "flow"
+    for stage in ("spatial", "temporal"):
+        assert stages.stage_settings(changed_on_flow, stage) != stages.stage_settings(on_flow, stage)
+        assert stages.stage_settings(changed_on_flow, stage)["preprocessing"]["flow"]["method"] == "dis"
 
 
 def test_an_unclassified_key_is_an_error_in_either_stage(experiment):

@@ -143,6 +143,10 @@ def test_every_clip_is_preprocessed_with_a_qc_sheet_per_subject(small_run):
     report = pd.read_csv(results / "full" / "preprocessing_report.tsv", sep="\t")
     assert sorted(report.sample_id) == sorted(samples.sample_id) and (report.status == "ok").all()
     assert len(sorted((results / "preprocess").glob("patches-*/*/*.h5"))) == 6
+    # The onset->apex flow of every subject (the QC sheets show it); flow patches only for a model on flow.
+    assert len(sorted((results / "preprocess").glob("flow-*/*/*.h5"))) == 6
+    assert not list((results / "preprocess").glob("flowpatches-*"))
+    assert report.apex_source.isin(["annotated", "middle", "spotted"]).all() and report.apex.notna().all()
     assert len(list((results / "full" / "qc").glob("*/*.png"))) == 6
 
 

@@ -67,12 +67,23 @@ def _spatial_part(block: dict, prefix: str) -> dict:
     return kept
 
 
+# Preprocessing keys that only the flow stage reads: models on another input than flow do not depend on
+# them (a flow input depends on them through its flow-patch files, whose folder key digests them, and
+# keeps them: localmer predict computes the flow from the bundle's settings).
+FLOW_STAGE_KEYS = ("flow",)
+FLOW_INPUTS = ("flow",)  # model.input values fed from the flow stage
+
+
 def stage_settings(experiment: dict, stage: str) -> dict:
     """The part of an experiment's config a stage depends on: the spatial stage (spatial models and
     feature export) leaves out the temporal-only keys; the temporal stage sees everything (it depends on
-    the features too)."""
+    the features too) but, as the spatial stage, the flow stage's settings only when the model's input
+    is flow."""
     if stage not in (SPATIAL, TEMPORAL):
         raise ValueError(f"unknown stage {stage!r}; expected {SPATIAL!r} or {TEMPORAL!r}")
     settings = {section: experiment[section] for section in SECTIONS}
+    if experiment["model"]["input"] not in FLOW_INPUTS:
+        preprocessing = settings["preprocessing"]
+        settings["preprocessing"] = {key: value for key, value in preprocessing.items() if key not in FLOW_STAGE_KEYS}
     spatial = {section: _spatial_part(settings[section], section) for section in CLASSIFIED_SECTIONS}
     return settings if stage == TEMPORAL else {**settings, **spatial}
