@@ -69,7 +69,7 @@ def test_the_report_gives_each_clips_apex_and_its_source(tiny_preprocessed):
     assert set(preprocess.APEX_COLUMNS) <= set(report.columns)
     assert report.apex_source.isin(apex.SOURCES).all()
     for sample_id, row in report.iterrows():
-        expected = apex.choose_apex(samples.loc[sample_id], preprocess.apex_settings(tiny_preprocessed["params"]))
+        expected = apex.choose_apex(samples.loc[sample_id], tiny_preprocessed["params"]["apex"])
         assert (row.apex, row.apex_source) == expected, sample_id
     # A clip without flow (skipped) gets empty apex columns, not a guess.
     without = preprocess.preprocessing_report([tiny_preprocessed["out"] / "landmarks" / f"{SUBJECT}.h5"], []).set_index(
@@ -123,30 +123,32 @@ def test_onset_frames_start_at_zero_and_give_a_row_per_kept_frame(every_pair):
         assert group["patches"]["mouth"].shape[0] == len(group["frame_numbers"])
 
 
-def test_an_apex_the_selection_dropped_is_read_and_aligned_like_the_kept_frames(every_pair, tiny_preprocessed):
-    """With frames: resample the middle frame can fall between kept frames: its own face is warped, not
-    the nearest kept one's (control: that one gives another flow)."""
+def test_an_apex_the_selection_dropped_is_read_and_aligned_like_the_kept_frames(tiny_preprocessed):
+    """With frames: resample the apex can fall between kept frames: its own face is warped, not the
+    nearest kept one's (control: that one gives another flow)."""
     samples = tiny_preprocessed["samples"].set_index("clip")
+    face_size = tiny_preprocessed["params"]["alignment"]["face_size"]
     checked = 0
-    with h5py.File(every_pair["files"]["aligned"]) as aligned:
-        for clip, group in aligned["clips"].items():
-            stored = preprocess.read_flow_clip(every_pair["flow"], clip)
-            numbers = group["frame_numbers"][()]
-            if stored["apex"] in numbers:
-                continue
-            faces, transforms = group["faces"][()], group["transforms"][()]
-            sample = samples.loc[clip].to_dict() | {"clip": clip}
-            face_size = every_pair["params"]["alignment"]["face_size"]
-            (apex_face,) = clip_pipeline.unkept_faces(
-                ClipFrames.from_sample(sample), [stored["apex"]], numbers, transforms, face_size
-            ).values()
-            onset_face = faces[list(numbers).index(stored["onset"])]
-            expected = flow.flow_fields(onset_face, apex_face, "dis")
-            np.testing.assert_array_equal(stored["onset_apex"], expected)
-            nearest = faces[int(np.argmin(np.abs(numbers - stored["apex"])))]
-            assert not np.array_equal(flow.flow_fields(onset_face, nearest, "dis"), expected)
-            checked += 1
-    assert checked, "no clip of the subject has its apex between kept frames"
+    for subject in tiny_preprocessed["flow_files"]:
+        files = subject_files(tiny_preprocessed, subject)
+        with h5py.File(files["aligned"]) as aligned:
+            for clip, group in aligned["clips"].items():
+                stored = preprocess.read_flow_clip(files["flow"], clip)
+                numbers = group["frame_numbers"][()]
+                if stored["apex"] in numbers:
+                    continue
+                faces, transforms = group["faces"][()], group["transforms"][()]
+                sample = samples.loc[clip].to_dict() | {"clip": clip}
+                (apex_face,) = clip_pipeline.unkept_faces(
+                    ClipFrames.from_sample(sample), [stored["apex"]], numbers, transforms, face_size
+                ).values()
+                onset_face = faces[list(numbers).index(stored["onset"])]
+                expected = flow.flow_fields(onset_face, apex_face, "dis")
+                np.testing.assert_array_equal(stored["onset_apex"], expected)
+                nearest = faces[int(np.argmin(np.abs(numbers - stored["apex"])))]
+                assert not np.array_equal(flow.flow_fields(onset_face, nearest, "dis"), expected)
+                checked += 1
+    assert checked, "no clip of the corpus has its apex between kept frames"
 
 
 def test_flow_patches_are_in_pixels_of_the_resized_region():

@@ -91,13 +91,14 @@ def test_the_spatial_settings_are_the_config_without_its_temporal_only_keys(expe
     assert spatial["training"] == {k: v for k, v in experiment["training"].items() if k != "temporal"}
     # The flow stage's settings left out (the model's input is not flow): as before the flow stage existed.
     whole = {key: experiment[key] for key in stages.SECTIONS}
-    whole["preprocessing"] = {k: v for k, v in experiment["preprocessing"].items() if k != "flow"}
+    whole["preprocessing"] = {k: v for k, v in experiment["preprocessing"].items() if k not in ("flow", "apex")}
     assert stages.stage_settings(experiment, "temporal") == whole and spatial["preprocessing"] == whole["preprocessing"]
 
 
 def test_a_flow_setting_reaches_the_models_only_when_they_take_flow(experiment):
     changed = copy.deepcopy(experiment)
     changed["preprocessing"]["flow"]["method"] = "dis"
+    changed["preprocessing"]["apex"]["source"] = "spotted"
     for stage in ("spatial", "temporal"):
         assert stages.stage_settings(changed, stage) == stages.stage_settings(experiment, stage)
     # Control: a model on flow depends on it (and a bundle of it records the method).

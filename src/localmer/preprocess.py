@@ -87,8 +87,6 @@ STAGE_SETTINGS = {
 }
 # What the preprocessing report adds from the flow files: the apex each clip's flow used, and its source.
 APEX_COLUMNS = ["apex", "apex_source"]
-# preprocessing.apex until its schema block exists: the sheet's apex where valid, else the middle frame.
-APEX_DEFAULTS = {"source": "annotated", "fallback": "middle"}
 
 
 class PreprocessError(RuntimeError):
@@ -317,21 +315,17 @@ def crop_subject(
 # --------------------------------------------------------------------------------------------- flow
 
 
-def apex_settings(params: dict) -> dict:
-    """The ``preprocessing.apex`` block of a preprocessing config (its defaults where it has none)."""
-    return {**APEX_DEFAULTS, **params.get("apex", {})}
-
-
 def flow_subject(
     samples: pd.DataFrame, subject: str, aligned_path: str | Path, out_path: str | Path, params: dict
 ) -> int:
     """Stage 4 for one subject: each aligned clip's apex (``apex.choose_apex``; the spotter looks within
-    the region boxes) and its flow fields (``clip_pipeline.clip_flow``, ``preprocessing.flow``) from
-    the aligned onset face. Clips skipped at the landmarks stage are absent, as from the aligned file.
-    Onset, apex or offset frames the selection dropped are read from the clip's frames and warped with
-    the clip's alignment. Returns clips written."""
+    the region boxes, ``apex.spotting_masks``) and its flow fields (``clip_pipeline.clip_flow``,
+    ``preprocessing.flow``) from the aligned onset face. Clips skipped at the landmarks stage are absent,
+    as from the aligned file. Onset, apex or offset frames the selection dropped are read from the clip's
+    frames and warped with the clip's alignment. Returns clips written."""
     flow_settings = params["flow"]
-    settings = apex_settings(params)
+    settings = params["apex"]
+    spotting = "spotted" in (settings["source"], settings["fallback"])
     table = regions.load_region_table(params["regions"])
     alignment = params["alignment"]
     by_clip = _subject_samples(samples, subject).set_index("clip")
@@ -351,8 +345,11 @@ def flow_subject(
             sample = by_clip.loc[clip].to_dict() | {"clip": clip}
             numbers = aligned["frame_numbers"][()]
             faces = aligned["faces"][()]
-            mask = regions.boxes_mask(reference_boxes(aligned, table, alignment["iod"]), faces.shape[1:])
-            apex_frame, apex_source = apex.choose_apex(sample, settings, faces, numbers, mask)
+            masks = None
+            if spotting:
+                boxes = reference_boxes(aligned, table, alignment["iod"])
+                masks = apex.spotting_masks(boxes, aligned["landmarks"][0], faces.shape[1:])
+            apex_frame, apex_source = apex.choose_apex(sample, settings, faces, numbers, masks)
             onset, offset = int(sample["onset"]), int(sample["offset"])
             wanted = [onset, apex_frame] + ([offset] if "apex_offset" in flow_settings["pairs"] else [])
             others = clip_pipeline.unkept_faces(
@@ -481,8 +478,8 @@ def stage_keys(experiment: dict, base_dir: str | Path = ".") -> dict[str, str]:
     aligned_key = digest(landmark_key, settings["alignment"])
     table = regions.load_region_table(Path(base_dir) / settings["regions"])
     patches_key = digest(aligned_key, table, settings["patches"])
-    chosen = apex_settings(settings)
-    # The region table only where the spotter's mask (the region boxes) is used.
+    chosen = settings["apex"]
+    # The region table only where the spotter's masks (the region boxes) are used.
     flow_key = digest(
         aligned_key,
         flow_in_use(settings["flow"]),

@@ -148,7 +148,13 @@ def contact_sheet(
 
 
 def _inspect_flow(
-    frames: ClipFrames, reference: list[int], faces: np.ndarray, matrices: np.ndarray, boxes: dict, params: dict
+    frames: ClipFrames,
+    reference: list[int],
+    faces: np.ndarray,
+    matrices: np.ndarray,
+    boxes: dict,
+    points: np.ndarray,
+    params: dict,
 ) -> tuple[dict, np.ndarray | None]:
     """``inspect``'s flow: the input's frames as one clip, first = onset, last = offset. Returns what
     ``inspect.json`` records and the onset->apex fields (None for a single frame)."""
@@ -157,15 +163,14 @@ def _inspect_flow(
         return {"computed": False, "reason": "a single frame has no onset->apex pair"}, None
     onset, offset = numbers[0], numbers[-1]
     alignment = params["alignment"]
-    settings = preprocess.apex_settings(params)
+    settings = params["apex"]
     clip = {"onset": onset, "offset": offset, "apex": "", "apex_source": ""}  # no annotated apex
     if "spotted" in (settings["source"], settings["fallback"]):
         every = clip_pipeline.align_clip(
             frames, numbers, np.repeat(matrices[:1], len(numbers), 0), alignment["face_size"]
         )
-        chosen = apex.choose_apex(
-            clip, settings, every, np.asarray(numbers), regions.boxes_mask(boxes, faces.shape[1:])
-        )
+        masks = apex.spotting_masks(boxes, points, faces.shape[1:])
+        chosen = apex.choose_apex(clip, settings, every, np.asarray(numbers), masks)
     else:
         chosen = apex.choose_apex(clip, settings)
     apex_frame, apex_source = chosen
@@ -225,7 +230,7 @@ def inspect(source: str | Path, out_dir: str | Path, params: dict, table: dict) 
     pictures = {f"{name}.png": crop for name, crop in crops.items()}
     pictures["aligned.png"] = face
     top = overlay(face, aligned_points[0], boxes, params["patches"])
-    flow_info, fields = _inspect_flow(frames, reference, faces, matrices, boxes, params)
+    flow_info, fields = _inspect_flow(frames, reference, faces, matrices, boxes, aligned_points[0], params)
     if fields is not None:
         panel, flow_caption = flow_panel(fields, boxes)
         caption = f"onset {flow_info['onset']} -> apex {flow_info['apex']} ({flow_info['apex_source']}); {flow_caption}"

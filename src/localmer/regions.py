@@ -155,14 +155,6 @@ def auto_size(box_sizes: np.ndarray) -> list[int]:
     return [int(max(SIZE_MULTIPLE, SIZE_MULTIPLE * round(v / SIZE_MULTIPLE))) for v in mean]
 
 
-def boxes_mask(boxes: dict, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool: True inside any of the boxes (x0, y0, x1, y1; clipped to the image)."""
-    mask = np.zeros(shape, dtype=bool)
-    for x0, y0, x1, y1 in boxes.values():
-        mask[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = True
-    return mask
-
-
 def crop_frames(faces: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
     """The box of every aligned face of a (F, H, W) stack, or of a (F, H, W, C) stack of fields (C <= 4,
     e.g. flow), resized to ``size`` (width, height): (F, height, width[, C]). Outside the face, edges

@@ -67,10 +67,10 @@ def _spatial_part(block: dict, prefix: str) -> dict:
     return kept
 
 
-# Preprocessing keys that only the flow stage reads: models on another input than flow do not depend on
-# them (a flow input depends on them through its flow-patch files, whose folder key digests them, and
-# keeps them: localmer predict computes the flow from the bundle's settings).
-FLOW_STAGE_KEYS = ("flow",)
+# Preprocessing keys that only the flow stage reads (training's apex stays the index's): models on another
+# input than flow do not depend on them (a flow input depends on them through its flow-patch files, whose
+# folder key digests them, and keeps them: localmer predict computes the flow from the bundle's settings).
+FLOW_STAGE_KEYS = ("flow", "apex")
 FLOW_INPUTS = ("flow",)  # model.input values fed from the flow stage
 
 

@@ -211,11 +211,15 @@ def get_experiment_flow_patches(wildcards):
     return [preprocessed_file(wildcards.experiment, "flowpatches", s) for s in subjects_of(wildcards.experiment)]
 
 
+def get_experiment_landmarks(wildcards):
+    return [preprocessed_file(wildcards.experiment, "landmarks", s) for s in subjects_of(wildcards.experiment)]
+
+
 def get_preprocessing_outputs(wildcards):
     """Every subject's landmarks, flow (apex per clip), patches and QC sheet of an experiment."""
     subjects = subjects_of(wildcards.experiment)
     return {
-        "landmarks": [preprocessed_file(wildcards.experiment, "landmarks", s) for s in subjects],
+        "landmarks": get_experiment_landmarks(wildcards),
         "flow": [preprocessed_file(wildcards.experiment, "flow", s) for s in subjects],
         "patches": get_experiment_patches(wildcards),
         "qc": [f"{RESULTS}/{wildcards.experiment}/qc/{s}.png" for s in subjects],

@@ -4,7 +4,7 @@
 rule evaluate:
     input:
         predictions=get_fold_predictions,
-        report=f"{RESULTS}/{{experiment}}/preprocessing_report.tsv",  # the clips skipped, noted in the metrics
+        report=f"{RESULTS}/{{experiment}}/landmark_report.tsv",  # the clips skipped, noted in the metrics
     output:
         predictions=f"{RESULTS}/{{experiment}}/predictions.tsv",
         metrics=f"{RESULTS}/{{experiment}}/metrics.json",

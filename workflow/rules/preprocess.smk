@@ -95,6 +95,21 @@ rule qc_subject:
         "../scripts/qc_subject.py"
 
 
+rule landmark_report:
+    # What training and evaluation read (which clips were skipped, and why): the landmark stage's alone, so
+    # that a flow or QC change, which the preprocessing report below shows, does not retrain any model.
+    input:
+        landmarks=get_experiment_landmarks,
+    output:
+        f"{RESULTS}/{{experiment}}/landmark_report.tsv",
+    log:
+        "logs/{experiment}/landmark_report.log",
+    conda:
+        ENV_PREPROCESSING
+    script:
+        "../scripts/landmark_report.py"
+
+
 rule preprocessing_report:
     input:
         unpack(get_preprocessing_outputs),

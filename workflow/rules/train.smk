@@ -25,7 +25,7 @@ rule region_labels:
 rule train_spatial:
     input:
         samples=f"{RESULTS}/{{experiment}}/samples.tsv",
-        report=f"{RESULTS}/{{experiment}}/preprocessing_report.tsv",
+        report=f"{RESULTS}/{{experiment}}/landmark_report.tsv",
         labels=f"{RESULTS}/{{experiment}}/region_labels.tsv",
         patches=get_experiment_patches,
     output:
@@ -52,7 +52,7 @@ rule train_spatial:
 rule export_features:
     input:
         samples=f"{RESULTS}/{{experiment}}/samples.tsv",
-        report=f"{RESULTS}/{{experiment}}/preprocessing_report.tsv",
+        report=f"{RESULTS}/{{experiment}}/landmark_report.tsv",
         models=expand(f"{RESULTS}/{{{{experiment}}}}/folds/{{{{fold}}}}/spatial/{{region}}.keras", region=REGIONS),
         patches=get_experiment_patches,
     output:
@@ -77,7 +77,7 @@ rule export_features:
 rule train_temporal:
     input:
         samples=f"{RESULTS}/{{experiment}}/samples.tsv",
-        report=f"{RESULTS}/{{experiment}}/preprocessing_report.tsv",
+        report=f"{RESULTS}/{{experiment}}/landmark_report.tsv",
         features=f"{RESULTS}/{{experiment}}/folds/{{fold}}/features.h5",
     output:
         model=f"{RESULTS}/{{experiment}}/folds/{{fold}}/temporal.keras",
@@ -106,7 +106,7 @@ rule train_temporal:
 rule bundle:
     input:
         samples=f"{RESULTS}/{{experiment}}/samples.tsv",
-        report=f"{RESULTS}/{{experiment}}/preprocessing_report.tsv",
+        report=f"{RESULTS}/{{experiment}}/landmark_report.tsv",
         spatial=expand(f"{RESULTS}/{{{{experiment}}}}/folds/final/spatial/{{region}}.keras", region=REGIONS),
         temporal=f"{RESULTS}/{{experiment}}/folds/final/temporal.keras",
         normalisation=f"{RESULTS}/{{experiment}}/folds/final/normalisation.npz",
