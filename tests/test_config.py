@@ -112,8 +112,8 @@ def test_the_schemas_model_inputs_are_the_input_registrys():
 
     assert config.schema()["properties"]["model"]["properties"]["input"]["enum"] == list(inputs.REPRESENTATIONS)
     cfg = copy.deepcopy(DEFAULT)
-    cfg["model"]["input"] = "flow"
-    assert "config key 'model.input': 'flow' is not allowed; allowed: 'onset_diff', 'raw'" in errors_of(cfg)
+    cfg["model"]["input"] = "optical"
+    assert "config key 'model.input': 'optical' is not allowed; allowed: 'onset_diff', 'raw', 'flow'" in errors_of(cfg)
 
 
 def test_the_workflow_schema_is_the_package_schema():
