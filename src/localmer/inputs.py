@@ -65,7 +65,7 @@ def _raw_scale(model_settings: dict) -> Callable:
 
 
 def _flow_scale(model_settings: dict) -> Callable:
-    """u and v are pixels of the aligned face: / ``flow_range``, clipped to [-1, 1], so 0 = no motion
+    """u and v are pixels of the region patch: / ``flow_range``, clipped to [-1, 1], so 0 = no motion
     stays 0 (the centring argument of ``_onset_diff_scale``) and the rare large motions (blinks, a head
     moving) cannot dominate. Strain is a gradient of the flow (px per px, >= 0), not a displacement:
     divided by a length in pixels it would change scale with ``flow_range``, so it has its own scale,
