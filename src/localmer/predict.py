@@ -171,18 +171,25 @@ def preprocess_clip(clip: ClipSpan, description: dict) -> dict:
         "reference_frame": int(face["reference_frame"]),
     }
     if representation(description["model"]["input"]).source == FLOW_PATCHES:
-        prepared[FLOW_PATCHES] = flow_patches(clip, description, faces, prepared["frame_numbers"], boxes)
+        prepared[FLOW_PATCHES] = flow_patches(clip, description, faces, selected, matrices, boxes)
     return prepared
 
 
-def flow_patches(clip: ClipSpan, description: dict, faces: np.ndarray, numbers: np.ndarray, boxes: dict) -> dict:
+def flow_patches(
+    clip: ClipSpan, description: dict, faces: np.ndarray, numbers: list[int], matrices: np.ndarray, boxes: dict
+) -> dict:
     """The clip's flow patches {region: (F, m, h, w, 3)} as the workflow's flow stages make them
-    (``clip_pipeline.clip_flow`` and ``clip_flow_patches``, the bundle's flow method and parameters).
-    Only the pair the model reads, onset to every kept frame, is computed: it does not depend on the
-    apex, so the middle frame stands in for the apex a new clip has no annotation of."""
+    (``clip_pipeline.clip_flow`` and ``clip_flow_patches``, the bundle's flow method and parameters; an
+    onset frame the selection did not keep is aligned as ``preprocess.flow_subject`` aligns it). Only
+    the pair the model reads, onset to every kept frame, is computed: it does not depend on the apex, so
+    the middle frame stands in for the apex a new clip has no annotation of."""
     params = description["preprocessing"]
     settings = {**params["flow"], "pairs": ["onset_frames"]}
-    fields = clip_pipeline.clip_flow(faces, numbers, clip.onset, apex.middle_apex(clip.onset, clip.offset), settings)
+    onset_face = clip_pipeline.unkept_faces(
+        clip.frames, [clip.onset], numbers, matrices, params["alignment"]["face_size"]
+    )
+    middle = apex.middle_apex(clip.onset, clip.offset)
+    fields = clip_pipeline.clip_flow(faces, numbers, clip.onset, middle, settings, other_faces=onset_face)
     return clip_pipeline.clip_flow_patches(
         fields["onset_frames"], boxes, description["region_sizes"], params["patches"]
     )
