@@ -5,6 +5,7 @@ patches. Controls show the comparison catches a changed setting, a shifted onset
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -93,14 +94,20 @@ def predicted_inputs(description: dict, span, prepared: dict, region: str) -> np
     return np.concatenate([batch.numpy() for batch in predict.spatial_inputs(description, span, prepared, region)])
 
 
-def training_inputs(tiny_preprocessed, model_settings: dict, region: str) -> dict[int, np.ndarray]:
+def training_inputs(tiny_preprocessed, model_settings: dict, region: str, files=None) -> dict[int, np.ndarray]:
     """Per clip (row of the usable samples), what training's feature export feeds a region's spatial
-    model: every clip's stored patches in one pipeline, as ``training.export_features`` reads them."""
+    model: every clip's stored patches (``files``, default the patches files) in one pipeline, as
+    ``training.export_features`` reads them."""
     usable = training.usable_samples(tiny_preprocessed["samples"], tiny_preprocessed["report"])
-    data = inputs.load_region(tiny_preprocessed["patch_files"], usable, region, model_settings["input"])
+    files = tiny_preprocessed["patch_files"] if files is None else files
+    data = inputs.load_region(files, usable, region, model_settings["input"])
     batches = inputs.spatial_batches(data.frames, np.zeros(len(data.frames)), model_settings, 256, None)
     scaled = np.concatenate([x.numpy() for x, _ in batches])
     return {row: scaled[data.owner == row] for row in range(len(usable))}
+
+
+# The inputs made of the grey patches (flow input: test_predicts_flow_inputs_are_what_training_fed_its_models)
+GREY_INPUTS = sorted(name for name, chosen in inputs.REPRESENTATIONS.items() if chosen.source == inputs.PATCHES)
 
 
 def with_model_input(description: dict, representation: str) -> dict:
@@ -113,7 +120,7 @@ def test_predict_preprocesses_a_clip_into_the_stored_patches(description, clips)
         assert preprocessing_differences(prepared, clip["stored"]) == [], clip["stored"]["sample_id"]
 
 
-@pytest.mark.parametrize("representation", sorted(inputs.REPRESENTATIONS))
+@pytest.mark.parametrize("representation", GREY_INPUTS)
 def test_predicts_spatial_inputs_are_what_training_fed_its_models(
     description, clips, tiny_preprocessed, representation
 ):
@@ -147,8 +154,54 @@ def test_the_comparison_catches_a_changed_setting_a_shifted_onset_and_one_pixel(
     patches[1, 0, 0, 0] = onset_value if value != onset_value else onset_value ^ 1
     changed = {**prepared, "patches": {**prepared["patches"], "mouth": patches}}
     assert preprocessing_differences(changed, stored) == ["patches/mouth"]
-    for representation in sorted(inputs.REPRESENTATIONS):
+    for representation in GREY_INPUTS:
         setting = with_model_input(description, representation)
         expected = training_inputs(tiny_preprocessed, setting["model"], "mouth")[clip["row"]]
         assert predicted_inputs(setting, span, prepared, "mouth").tobytes() == expected.tobytes()
         assert predicted_inputs(setting, span, changed, "mouth").tobytes() != expected.tobytes(), representation
+
+
+@pytest.fixture(scope="module")
+def flow_bundle(description, tiny_preprocessed, tmp_path_factory) -> dict:
+    """A flow bundle's description (the corpus's preprocessing with DIS flow from the onset to every kept
+    frame) and the flow-patches files the workflow's flow stages write with those settings."""
+    params = copy.deepcopy(tiny_preprocessed["params"])
+    params["flow"].update(method="dis", pairs=["onset_apex", "onset_frames"])
+    flow_description = {
+        **with_model_input(description, "flow"),
+        "preprocessing": {**description["preprocessing"], "flow": params["flow"]},
+    }
+    out = tmp_path_factory.mktemp("flow")
+    files = {}
+    for subject, patches in tiny_preprocessed["patch_files"].items():
+        name = subject.replace("/", "_")
+        flow_path, files[subject] = out / f"{name}.flow.h5", str(out / f"{name}.flowpatches.h5")
+        aligned = tiny_preprocessed["out"] / "aligned" / f"{subject}.h5"
+        preprocess.flow_subject(tiny_preprocessed["samples"], subject, aligned, flow_path, params)
+        preprocess.crop_flow_subject(flow_path, patches, files[subject], params)
+    return {"description": flow_description, "files": files}
+
+
+def test_predicts_flow_inputs_are_what_training_fed_its_models(flow_bundle, clips, tiny_preprocessed):
+    """A flow bundle: predict computes each clip's flow in memory; scaled, its inputs equal bit for bit
+    what training makes of the flow stage's files. Control: another flow method gives other inputs."""
+    description, files = flow_bundle["description"], flow_bundle["files"]
+    prepared = [predict.preprocess_clip(clip["span"], description) for clip in clips]
+    for region in REGION_NAMES:
+        trained = training_inputs(tiny_preprocessed, description["model"], region, files)
+        for clip, clip_prepared in zip(clips, prepared, strict=True):
+            given = predicted_inputs(description, clip["span"], clip_prepared, region)
+            expected = trained[clip["row"]]
+            assert given.dtype == expected.dtype == np.float32 and given.shape[-1] == 3
+            assert given.shape == expected.shape and given.tobytes() == expected.tobytes(), (region, clip["row"])
+            assert given.min() >= -1 and given.max() <= 1 and given[1:].any()  # motion after the onset
+            assert not given[0].any()  # the onset's own frame: no motion
+    flow = description["preprocessing"]["flow"]
+    farneback = {
+        **description,
+        "preprocessing": {**description["preprocessing"], "flow": {**flow, "method": "farneback", "farneback": {}}},
+    }
+    clip = clips[0]
+    other = predicted_inputs(farneback, clip["span"], predict.preprocess_clip(clip["span"], farneback), "mouth")
+    expected = training_inputs(tiny_preprocessed, description["model"], "mouth", files)[clip["row"]]
+    assert other.shape == expected.shape and other.tobytes() != expected.tobytes()

@@ -112,8 +112,27 @@ def test_the_schemas_model_inputs_are_the_input_registrys():
 
     assert config.schema()["properties"]["model"]["properties"]["input"]["enum"] == list(inputs.REPRESENTATIONS)
     cfg = copy.deepcopy(DEFAULT)
-    cfg["model"]["input"] = "flow"
-    assert "config key 'model.input': 'flow' is not allowed; allowed: 'onset_diff', 'raw'" in errors_of(cfg)
+    cfg["model"]["input"] = "optical"
+    assert "config key 'model.input': 'optical' is not allowed; allowed: 'onset_diff', 'raw', 'flow'" in errors_of(cfg)
+
+
+def test_flow_input_needs_the_flow_from_the_onset_to_every_frame():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["experiments"]["flow_only_apex"] = {
+        "model": {"input": "flow"},
+        "preprocessing": {"flow": {"pairs": ["onset_apex"]}},
+    }
+    expected = (
+        "experiments.flow_only_apex: config key 'preprocessing.flow.pairs': model.input flow needs 'onset_frames' "
+        "(the flow from the onset to every kept frame), found ['onset_apex']"
+    )
+    assert expected in errors_of(cfg)
+    # Control: with the pair, the same experiment is valid; and the pair is needed by flow input only.
+    cfg["experiments"]["flow_only_apex"]["preprocessing"]["flow"]["pairs"].append("onset_frames")
+    config.validate(cfg, base_dir=REPO)
+    cfg["experiments"]["flow_only_apex"]["model"]["input"] = "raw"
+    cfg["experiments"]["flow_only_apex"]["preprocessing"]["flow"]["pairs"] = ["onset_apex"]
+    config.validate(cfg, base_dir=REPO)
 
 
 def test_the_workflow_schema_is_the_package_schema():

@@ -118,6 +118,22 @@ def test_spatial_se_equals_rescaling_the_maps_before_the_gap():
     assert not np.allclose(ours, squeezed, atol=1e-3)  # the SE weights do change the features
 
 
+@pytest.mark.parametrize("share", [True, False])
+def test_spatial_model_of_three_channels(share):
+    """Flow input (u, v, strain): only the first convolution sees the channels; the rest is unchanged.
+    (tests/test_flow_input.py trains one on flow patches.)"""
+    size = (6, 8)
+    model = models.spatial_model(4, size, 3, share_patch_cnn=share, channels=3)
+    grey = models.spatial_model(4, size, 3, share_patch_cnn=share)
+    assert model.input.shape == (None, 4, *size, 3)
+    first = "patch_cnn" if share else "patch_cnn_0"
+    assert model.get_layer(first).get_layer("conv4_5x5").kernel.shape == (5, 5, 3, 4)
+    # Everything after the first convolution has the one-channel model's shapes: 2 x 4 x 25 weights more.
+    assert model.count_params() - grey.count_params() == (1 if share else 4) * 2 * 4 * 25
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 4, *size, 3)).astype(np.float32)
+    assert np.asarray(models.feature_extractor(model)(x)).shape == (2, models.FEATURE_SIZE)
+
+
 def test_spatial_model_rejects_tiny_patches():
     with pytest.raises(ValueError, match="2x2"):
         models.spatial_model(16, (1, 12), 3)

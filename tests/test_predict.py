@@ -140,6 +140,11 @@ TAMPERED = {
         {"links": {"spatial/mouth.keras": "spatial/nose.keras"}},
         r"mouth\.keras' is corrupted",
     ),
+    "flow input without its flow settings": (
+        lambda d: {**d, "model": {**d["model"], "input": "flow", "flow_range": 2.0, "strain_range": 0.5}},
+        {"redigest": True},
+        r"field 'preprocessing' should hold, for model.input flow, flow: a method .* pairs including 'onset_frames'",
+    ),
     # A consistent description (digest recomputed) that the loaded models contradict (more cases below):
     "one class more": (
         edited(classes=[*CLASSES, "other"]),
@@ -187,6 +192,11 @@ def test_models_that_contradict_the_description_are_refused(trained_bundle, load
         bundle.check_models(mouth_size([72, 36])(description), classifiers, *rest)
     with pytest.raises(bundle.BundleError, match=r"mouth\.keras: input \(9, 16, 12, 1\)"):
         bundle.check_models(description, {**classifiers, "mouth": classifiers["nose"]}, *rest)
+    flow = {**description, "model": {**description["model"], "input": "flow"}}
+    with pytest.raises(
+        bundle.BundleError, match=r"left_eye\.keras: input \(9, 12, 16, 1\), .* model.input flow gives \(9, 12, 16, 3\)"
+    ):
+        bundle.check_models(flow, classifiers, *rest)  # one-channel models, a description of flow input
     with pytest.raises(bundle.BundleError, match="4 outputs, bundle.json lists 3 region classes"):
         bundle.check_models(edited(region_classes=CLASSES)(description), classifiers, *rest)
     with pytest.raises(bundle.BundleError, match=r"statistics of shape \(5, 256\)"):

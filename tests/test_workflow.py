@@ -262,20 +262,35 @@ def test_partial_reruns_follow_what_changed(small_run):
 
 
 @pytest.mark.slow
-def test_the_bundle_target_trains_only_the_final_models_and_the_bundle_predicts(small_run):
-    """`snakemake results/full/bundle/bundle.json` after the run: the final models (fold `final`, every
-    subject) on the run's preprocessing, and a bundle that `localmer predict` uses on a clip."""
+def test_the_bundle_target_of_the_flow_input_experiment_trains_on_flow_and_the_bundle_predicts(small_run):
+    """`snakemake results/flow_input/bundle/bundle.json` after the run: experiment `flow_input` (model.input
+    flow, DIS flow from the onset to every kept frame) gets its flow stages and its final models (fold
+    `final`, every subject) on the run's landmarks, alignment and patches, which it shares with `full`; the
+    spatial models read the flow patches, and `localmer predict` computes a clip's flow as the workflow did.
+    One bundle target for both checks (the final models, flow input), for the suite's time: the bundle
+    rule is the same for every input, and tests/test_predict.py predicts with a bundle of onset differences."""
     workdir, config, results = small_run["workdir"], small_run["config"], small_run["results"]
-    target = "results/full/bundle/bundle.json"
+    subjects = small_run["samples"].subject.nunique()
+    # The experiment's index is a checkpoint: built first, then the plan lists every job.
+    index = snakemake(workdir, "--configfile", str(config), "--cores", "1", "results/flow_input/samples.tsv")
+    assert index.returncode == 0, index.stderr[-3000:]
+    target = "results/flow_input/bundle/bundle.json"
     plan = planned_jobs(workdir, config, target)
-    assert plan == {"train_spatial": 6, "export_features": 1, "train_temporal": 1, "bundle": 1}, plan
+    expected = {"compute_flow": subjects, "crop_flow": subjects}  # the flow stages of its flow settings
+    expected.update(train_spatial=6, export_features=1, train_temporal=1, bundle=1)  # the final models
+    assert {rule: plan.get(rule) for rule in expected} == expected, plan
+    assert not {"detect_landmarks", "align_faces", "measure_regions", "crop_regions"} & set(plan), plan
     result = snakemake(workdir, target, "--configfile", str(config), "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
-    manifest = json.loads((results / "full" / "bundle" / "bundle.json").read_text())
+    final = results / "flow_input" / "folds" / "final"
+    assert json.loads((final / "spatial" / "mouth.provenance.json").read_text())["input"] == "flow"
+    assert len(list((results / "preprocess").glob("flowpatches-*/*/*.h5"))) == subjects
+    manifest = json.loads((results / "flow_input" / "bundle" / "bundle.json").read_text())
     assert sorted(manifest["trained_on_subjects"]) == sorted(small_run["samples"].subject.unique())
+    assert manifest["model"]["input"] == "flow" and manifest["preprocessing"]["flow"]["method"] == "dis"
     clip = sorted((results / "synthetic" / "casme2").glob("sub*/*/"))[0]
     predicted = subprocess.run(
-        [sys.executable, "-m", "localmer", "predict", "results/full/bundle", str(clip), "--out", "pred.csv"],
+        [sys.executable, "-m", "localmer", "predict", "results/flow_input/bundle", str(clip), "--out", "pred.csv"],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -283,7 +298,7 @@ def test_the_bundle_target_trains_only_the_final_models_and_the_bundle_predicts(
     )
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     table = pd.read_csv(workdir / "pred.csv")
-    assert len(table) == 1 and table.predicted[0] in manifest["classes"]
+    assert len(table) == 1 and table.status[0] == "ok" and table.predicted[0] in manifest["classes"]
 
 
 @pytest.mark.slow

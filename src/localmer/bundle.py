@@ -29,6 +29,7 @@ import numpy as np
 
 from . import __version__
 from .atomic import atomic_output
+from .flow import METHODS as FLOW_METHODS
 from .regions import N_LANDMARKS, PATCH_COUNTS, REGION_NAMES, grid_side
 
 FORMAT = "localmer-bundle"
@@ -194,13 +195,30 @@ def _file_digests(value) -> bool:
     )
 
 
+def _positive(value) -> bool:
+    return _is_number(value) and value > 0
+
+
 def _model_settings(value) -> bool:
     from .inputs import REPRESENTATIONS
 
     return (
         isinstance(value, dict)
         and value.get("input") in REPRESENTATIONS
-        and (value["input"] != "onset_diff" or (_is_number(value.get("diff_range")) and value["diff_range"] > 0))
+        and (value["input"] != "onset_diff" or _positive(value.get("diff_range")))
+        and (value["input"] != "flow" or (_positive(value.get("flow_range")) and _positive(value.get("strain_range"))))
+    )
+
+
+def _flow_settings(value) -> bool:
+    """What predict needs to compute a clip's flow as the workflow did: the method, its parameters and
+    the onset-to-every-frame pair."""
+    return (
+        isinstance(value, dict)
+        and value.get("method") in FLOW_METHODS
+        and isinstance(value.get(value["method"]), dict)
+        and isinstance(value.get("pairs"), list)
+        and "onset_frames" in value["pairs"]
     )
 
 
@@ -229,7 +247,11 @@ DESCRIPTION_FIELDS = {
     "classes": (_names, "a non-empty list of distinct class names"),
     "region_classes": (_names, "a non-empty list of distinct class names"),
     "regions": (lambda v: v == list(REGION_NAMES), f"the regions {list(REGION_NAMES)}, in this order"),
-    "model": (_model_settings, "the model settings: input (a representation) and its diff_range"),
+    "model": (
+        _model_settings,
+        "the model settings: input (a representation) and its diff_range (onset_diff) or flow_range and "
+        "strain_range (flow), > 0",
+    ),
     "preprocessing": (
         _preprocessing_settings,
         f"the preprocessing settings: frames, n_frames > 0, landmarks, alignment (face_size [width, height], "
@@ -254,6 +276,13 @@ def check_description(description: dict, where: str | Path) -> None:
             raise BundleError(f"{where}: field {field!r} is missing (expected {expected})")
         if not check(description[field]):
             raise BundleError(f"{where}: field {field!r} should be {expected}, found {description[field]!r}")
+    flow_settings = description["preprocessing"].get("flow")
+    if description["model"]["input"] == "flow" and not _flow_settings(flow_settings):
+        raise BundleError(
+            f"{where}: field 'preprocessing' should hold, for model.input flow, flow: a method (one of "
+            f"{sorted(FLOW_METHODS)}), its parameter block and pairs including 'onset_frames'; found "
+            f"{flow_settings!r}"
+        )
     side = grid_side(description["preprocessing"]["patches"])
     for region, (width, height) in description["region_sizes"].items():
         if width % side or height % side:
@@ -306,7 +335,10 @@ def check_models(description: dict, spatial: dict, temporal, mean: np.ndarray, s
     """BundleError where the loaded models do not fit the description: the temporal model's outputs
     against the classes, each spatial model's outputs against the region classes and its input against
     the region size and patch count, the statistics against the temporal model's input."""
+    from .inputs import representation
+
     classes, region_classes = description["classes"], description["region_classes"]
+    channels = representation(description["model"]["input"]).channels
     outputs = temporal.output.shape[-1]
     if outputs != len(classes):
         raise BundleError(f"{root / TEMPORAL}: {outputs} outputs, {DESCRIPTION} lists {len(classes)} classes {classes}")
@@ -320,12 +352,12 @@ def check_models(description: dict, spatial: dict, temporal, mean: np.ndarray, s
                 f"region classes {region_classes}"
             )
         width, height = description["region_sizes"][region]
-        expected = (patches, height // side, width // side, 1)  # as predict builds it: (m, h, w) + channel
+        expected = (patches, height // side, width // side, channels)  # as predict builds it
         found = tuple(model.input.shape[1:])
         if found != expected:
             raise BundleError(
                 f"{root / spatial_file(region)}: input {found}, but {DESCRIPTION}'s region size {width}x{height} "
-                f"cut into {patches} patches gives {expected}"
+                f"cut into {patches} patches of model.input {description['model']['input']} gives {expected}"
             )
     features = temporal.input[0].shape[-1]
     if mean.shape != (len(REGION_NAMES), features) or std.shape != mean.shape:

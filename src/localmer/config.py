@@ -158,6 +158,7 @@ def _check_semantics(cfg: dict, base_dir: Path, check_paths: bool, where: str) -
                 f"config key 'datasets[{i}].annotations': kind {dataset['kind']!r} reads no annotation file "
                 "(its labels come from its folder layout); remove the key"
             )
+    problems += _flow_input_problems(cfg)
     task = TASKS[cfg["task"]["name"]]
     if cfg["task"].get("ground_truth") and task.reconcile is None:
         problems.append(
@@ -181,6 +182,18 @@ def _check_semantics(cfg: dict, base_dir: Path, check_paths: bool, where: str) -
                 problems.append(f"config key '{key}': path {value!r} does not exist (resolved to {path})")
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  {prefix}{p}" for p in problems))
+
+
+def _flow_input_problems(cfg: dict) -> list[str]:
+    """``model.input: flow`` feeds the flow from the onset to every kept frame (a sequence for the temporal
+    model): the flow stage must compute that pair."""
+    pairs = cfg["preprocessing"]["flow"]["pairs"]
+    if cfg["model"]["input"] == "flow" and "onset_frames" not in pairs:
+        return [
+            f"config key 'preprocessing.flow.pairs': model.input flow needs 'onset_frames' (the flow from the "
+            f"onset to every kept frame), found {pairs}"
+        ]
+    return []
 
 
 def _region_table_problems(path: Path) -> list[str]:

@@ -3,12 +3,18 @@
 Spatial input representations, by ``model.input`` (``REPRESENTATIONS``):
 
 ``onset_diff``  each frame minus the clip's onset frame (int16), clipped to +-``diff_range`` grey levels
-                and mapped to [-1, 1], 0 = no change
-``raw``         the grey frames (uint8) / 255, in [0, 1] (the paper's)
+                and mapped to [-1, 1], 0 = no change; 1 channel
+``raw``         the grey frames (uint8) / 255, in [0, 1] (the paper's); 1 channel
+``flow``        the optical flow from the onset frame to each kept frame, 3 channels: u and v clipped to
+                +-``flow_range`` px and mapped to [-1, 1], strain clipped to ``strain_range`` and mapped
+                to [0, 1]; 0 = no motion
 
-Training reads a region's frames of many clips from the patches files (``load_region``); ``localmer
-predict`` has one clip's patches in memory. Both go through ``spatial_frames`` and ``spatial_batches``,
-so a clip predicted is represented and scaled exactly as the clips trained on. The temporal model
+Each representation has its channel count and its source: the stage whose per-subject files hold its
+frames (``PATCHES``: the grey patches files; ``FLOW_PATCHES``: the flow-patches files, the same layout
+with (F, m, h, w, 3) float32 u, v, strain patches). Training reads a region's frames of many clips from
+those files (``load_region``); ``localmer predict`` has one clip's patches (and flow patches) in
+memory. Both go through ``spatial_frames`` and ``spatial_batches``, so a clip predicted is represented
+and scaled exactly as the clips trained on. The temporal model
 takes each clip's (F, regions, 256) feature track standardised with the training statistics and
 zero-padded (or resampled) to a fixed number of steps (``batch_sequences``).
 """
@@ -44,7 +50,8 @@ def _onset_diff_scale(model_settings: dict) -> Callable:
     return scale
 
 
-def _raw_frames(patches: np.ndarray, numbers: np.ndarray, onset: int) -> np.ndarray:
+def _stored_frames(patches: np.ndarray, numbers: np.ndarray, onset: int) -> np.ndarray:
+    """The frames as the source file holds them (raw grey patches, flow patches)."""
     return patches
 
 
@@ -57,17 +64,44 @@ def _raw_scale(model_settings: dict) -> Callable:
     return scale
 
 
+def _flow_scale(model_settings: dict) -> Callable:
+    """u and v are pixels of the region patch: / ``flow_range``, clipped to [-1, 1], so 0 = no motion
+    stays 0 (the centring argument of ``_onset_diff_scale``) and the rare large motions (blinks, a head
+    moving) cannot dominate. Strain is a gradient of the flow (px per px, >= 0), not a displacement:
+    divided by a length in pixels it would change scale with ``flow_range``, so it has its own scale,
+    ``strain_range``, clipped to [0, 1] (0 = no deformation stays 0)."""
+    import tensorflow as tf
+
+    flow_range, strain_range = float(model_settings["flow_range"]), float(model_settings["strain_range"])
+
+    def scale(x):
+        x = tf.cast(x, tf.float32)
+        motion = tf.clip_by_value(x[..., :2] / flow_range, -1.0, 1.0)
+        strain = tf.clip_by_value(x[..., 2:] / strain_range, 0.0, 1.0)
+        return tf.concat([motion, strain], axis=-1)
+
+    return scale
+
+
+PATCHES = "patches"  # the grey patches files (localmer.preprocess.crop_subject)
+FLOW_PATCHES = "flowpatches"  # the flow-patches files (localmer.preprocess.crop_flow_subject)
+SOURCES = (PATCHES, FLOW_PATCHES)  # the values of the files' ``stage`` attribute
+
+
 @dataclass(frozen=True)
 class Representation:
     """One spatial input: from a clip's patches to the stored frames, and their scaling in TensorFlow."""
 
     frames: Callable[[np.ndarray, np.ndarray, int], np.ndarray]  # (patches, frame numbers, onset) -> frames
     scale: Callable[[dict], Callable]  # model settings -> (tensor -> float32 tensor in the network's range)
+    channels: int  # the spatial model's input channels; one-channel frames are stored without a channel axis
+    source: str  # which files (and which of predict's in-memory patches) hold its frames: one of SOURCES
 
 
 REPRESENTATIONS = {
-    "onset_diff": Representation(onset_difference, _onset_diff_scale),
-    "raw": Representation(_raw_frames, _raw_scale),
+    "onset_diff": Representation(onset_difference, _onset_diff_scale, 1, PATCHES),
+    "raw": Representation(_stored_frames, _raw_scale, 1, PATCHES),
+    "flow": Representation(_stored_frames, _flow_scale, 3, FLOW_PATCHES),
 }
 
 
@@ -78,8 +112,9 @@ def representation(name: str) -> Representation:
 
 
 def spatial_frames(patches: np.ndarray, numbers: np.ndarray, onset: int, name: str) -> np.ndarray:
-    """A clip's (F, m, h, w) uint8 patches of one region as representation ``name``: the frames before
-    scaling (uint8 for raw, int16 for onset_diff)."""
+    """A clip's patches of one region from the representation's source ((F, m, h, w) uint8 grey, or
+    (F, m, h, w, 3) float32 flow) as representation ``name``: the frames before scaling (uint8 for raw,
+    int16 for onset_diff, float32 for flow)."""
     return representation(name).frames(patches, numbers, onset)
 
 
@@ -87,7 +122,7 @@ def spatial_frames(patches: np.ndarray, numbers: np.ndarray, onset: int, name: s
 class RegionFrames:
     """Every kept frame of one region for a list of clips."""
 
-    frames: np.ndarray  # (N, m, h, w): uint8 grey (raw) or int16 frame minus onset frame (onset_diff)
+    frames: np.ndarray  # (N, m, h, w) uint8 grey (raw), int16 minus onset (onset_diff); (N, m, h, w, 3) flow
     owner: np.ndarray  # (N,) the row of the samples table each frame belongs to
     phase: np.ndarray  # (N,) where the frame lies in its clip: 0 at onset, 1 at apex, 2 at offset
 
@@ -100,16 +135,22 @@ def temporal_phase(numbers: np.ndarray, onset: int, apex: int, offset: int) -> n
     return np.where(numbers <= apex, rising, falling)
 
 
-def load_region(patch_files: dict[str, str], samples: pd.DataFrame, region: str, representation: str) -> RegionFrames:
+def load_region(patch_files: dict[str, str], samples: pd.DataFrame, region: str, name: str) -> RegionFrames:
     """Frames of ``region`` for the given samples (rows of samples.tsv), in sample order, read from the
-    patches files (subject -> path) as ``representation``, before scaling."""
+    source files of representation ``name`` (subject -> path: patches or flow-patches files, which share
+    their layout), before scaling. ValueError naming the file when it is of another stage."""
+    source = representation(name).source
     blocks, owners, phases = [], [], []
     for row, sample in enumerate(samples.itertuples()):
-        with h5py.File(patch_files[sample.subject], "r") as h5:
+        path = patch_files[sample.subject]
+        with h5py.File(path, "r") as h5:
+            stage = h5.attrs.get("stage")
+            if stage != source:
+                raise ValueError(f"{path}: a {stage!r} file, but model.input {name!r} reads {source!r} files")
             group = h5["clips"][sample.clip]
             frames = group["patches"][region][()]
             numbers = group["frame_numbers"][()]
-            frames = spatial_frames(frames, numbers, sample.onset, representation)
+            frames = spatial_frames(frames, numbers, sample.onset, name)
         blocks.append(frames)
         owners.append(np.full(len(frames), row))
         phases.append(temporal_phase(numbers, sample.onset, sample.apex, sample.offset))
@@ -117,22 +158,26 @@ def load_region(patch_files: dict[str, str], samples: pd.DataFrame, region: str,
 
 
 def spatial_batches(frames, targets, model_settings: dict, batch_size: int, order: np.ndarray | None = None):
-    """A tf.data pipeline of (frames scaled per ``model_settings['input']`` with a channel axis, targets)
-    batches, the frames in ``order`` (indices into ``frames``: one training epoch's shuffle) or, with
-    None, as stored. ``frames`` and ``targets`` may be tensors already: a training job converts them once
-    and builds one pipeline per epoch over them, taking each batch by index (no copy of the data per
-    epoch, no shuffle buffer)."""
+    """A tf.data pipeline of (frames scaled per ``model_settings['input']``, channels last, targets)
+    batches (one-channel frames get their channel axis here), the frames in ``order`` (indices into
+    ``frames``: one training epoch's shuffle) or, with None, as stored. ``frames`` and ``targets`` may be
+    tensors already: a training job converts them once and builds one pipeline per epoch over them,
+    taking each batch by index (no copy of the data per epoch, no shuffle buffer)."""
     import tensorflow as tf
 
     frames, targets = tf.convert_to_tensor(frames), tf.convert_to_tensor(targets)
     indices = np.arange(len(targets)) if order is None else np.asarray(order)
-    scale = representation(model_settings["input"]).scale(model_settings)
+    chosen = representation(model_settings["input"])
+    scale = chosen.scale(model_settings)
+
+    def scaled(index):
+        batch = scale(tf.gather(frames, index))
+        return batch[..., None] if chosen.channels == 1 else batch
+
     return (
         tf.data.Dataset.from_tensor_slices(indices)
         .batch(batch_size)
-        .map(
-            lambda index: (scale(tf.gather(frames, index))[..., None], tf.gather(targets, index)), num_parallel_calls=1
-        )
+        .map(lambda index: (scaled(index), tf.gather(targets, index)), num_parallel_calls=1)
         .prefetch(2)
     )
 

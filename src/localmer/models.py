@@ -1,6 +1,6 @@
 """Keras models of the two stages, their squeeze-and-excitation block and the focal loss.
 
-``spatial_model``   one region of one frame, (m, h, w, 1) float32 -> class probabilities; its
+``spatial_model``   one region of one frame, (m, h, w, C) float32 -> class probabilities; its
                     256-unit ReLU layer ``feature`` is the exported spatial feature (``feature_extractor``)
 ``temporal_model``  one clip: ``sequences`` (steps, regions, feature_size) standardised features, zero
                     padded, and ``lengths`` (the number of real steps) -> class probabilities
@@ -30,12 +30,13 @@ LSTM_UNITS = 64
 # ----------------------------------------------------------------------------------------------- blocks
 
 
-def patch_cnn(patch_size: tuple[int, int], name: str = "patch_cnn") -> keras.Model:
-    """The patch CNN of Aouayeb et al. (2019) (the paper's Figure 4): (h, w, 1) -> (h // 2, w // 2, 72).
+def patch_cnn(patch_size: tuple[int, int], channels: int = 1, name: str = "patch_cnn") -> keras.Model:
+    """The patch CNN of Aouayeb et al. (2019) (the paper's Figure 4): (h, w, channels) -> (h // 2, w // 2,
+    72). The paper's input is one grey channel; only the first convolution's kernels see ``channels``.
 
     Output channels in the order max-pool 8, conv 1x1, 3x3, 5x5, 7x7 (16 each).
     """
-    patch = keras.Input((*patch_size, 1), name="patch")
+    patch = keras.Input((*patch_size, channels), name="patch")
     low = layers.Conv2D(4, 5, padding="same", activation="relu", name="conv4_5x5")(patch)
     edges = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv8_3x3")(low)
     branches = [layers.MaxPooling2D(2, name="maxpool")(edges)]
@@ -84,10 +85,11 @@ def spatial_model(
     se_ratio: float = 0.25,
     spatial_se: bool = True,
     share_patch_cnn: bool = True,
+    channels: int = 1,
     name: str = "spatial",
 ) -> keras.Model:
-    """The spatial model of one region (the paper's Figure 3). Input (patches, h, w, 1): grey in [0, 1] or
-    the onset difference in [-1, 1].
+    """The spatial model of one region (the paper's Figure 3). Input (patches, h, w, channels): one channel
+    of grey in [0, 1] or the onset difference in [-1, 1], or three of flow (``localmer.inputs``).
 
     Patch CNN on every patch -> patch features concatenated, (h/2, w/2, 72 * patches) -> SE over those
     channels (``spatial_se``) -> GAP -> FC 2048 ReLU -> Dropout 0.5 -> FC 256 ReLU ("feature") ->
@@ -98,11 +100,11 @@ def spatial_model(
     height, width = patch_size
     if height < 2 or width < 2:
         raise ValueError(f"patches must be at least 2x2 pixels, not {patch_size}")
-    region = keras.Input((patches, height, width, 1), name="patches")
+    region = keras.Input((patches, height, width, channels), name="patches")
     if share_patch_cnn:
         # One CNN for all patches: fold the patches into the batch and run it once on batch * patches.
-        folded = ops.reshape(region, (-1, height, width, 1))
-        folded_means = layers.GlobalAveragePooling2D(name="gap")(patch_cnn(patch_size)(folded))
+        folded = ops.reshape(region, (-1, height, width, channels))
+        folded_means = layers.GlobalAveragePooling2D(name="gap")(patch_cnn(patch_size, channels)(folded))
         # Back to one sample per row, patch by patch: (patches, 72) -> (patches * 72).
         patch_means = layers.Reshape((patches * PATCH_CHANNELS,), name="patch_means")(
             ops.reshape(folded_means, (-1, patches, PATCH_CHANNELS))
@@ -110,7 +112,9 @@ def spatial_model(
     else:
         # One CNN per patch, as towers: the grouped-convolution form (patches as channel groups) trained at
         # 8 samples/s against ~500 on a CPU (TensorFlow 2.21 has no fast CPU grouped convolution).
-        towers = [patch_cnn(patch_size, name=f"patch_cnn_{index}")(region[:, index]) for index in range(patches)]
+        towers = [
+            patch_cnn(patch_size, channels, name=f"patch_cnn_{index}")(region[:, index]) for index in range(patches)
+        ]
         patch_means = layers.GlobalAveragePooling2D(name="patch_means")(layers.Concatenate()(towers))
     pooled_features = patch_means
     if spatial_se:

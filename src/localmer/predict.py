@@ -2,11 +2,13 @@
 
 Each clip is preprocessed in memory by the steps the workflow's preprocessing stages run
 (``localmer.clip_pipeline``), with the bundle's settings: frames selected, landmarks on the reference
-(onset) frame, alignment, six regions resized to the bundle's sizes and cut into m patches; then
-represented and scaled as in training (``localmer.inputs``: the onset difference, or raw frames). The
-spatial models' 256-d features per frame and region, standardised with the bundle's training
-statistics, go through the temporal model: one probability per class. With ``window`` a long clip is
-cut into windows of that many frames every ``stride`` frames, each predicted as a clip.
+(onset) frame, alignment, six regions resized to the bundle's sizes and cut into m patches (for a bundle
+trained on flow, the flow from the onset to every kept face, by the bundle's flow method and parameters,
+cut into the same patches); then represented and scaled as in training (``localmer.inputs``: the onset
+difference, raw frames or flow). The spatial models' 256-d features per frame and region, standardised
+with the bundle's training statistics, go through the temporal model: one probability per class. With
+``window`` a long clip is cut into windows of that many frames every ``stride`` frames, each predicted
+as a clip.
 
 A clip (or window) without a face, or whose face is not on every kept frame the face check looks at
 (``clip_pipeline.check_face_presence``), is not predicted: its row has status ``skipped`` and the reason.
@@ -22,11 +24,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from . import clip_pipeline, config, regions
+from . import apex, clip_pipeline, config, regions
 from .atomic import atomic_output
 from .bundle import Bundle
 from .frames import ClipFrames, FrameError, is_video
-from .inputs import batch_sequences, spatial_batches, spatial_frames, standardise
+from .inputs import FLOW_PATCHES, PATCHES, batch_sequences, representation, spatial_batches, spatial_frames, standardise
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +136,10 @@ def windows(clip: ClipSpan, window: int, stride: int) -> list[ClipSpan]:
 
 def preprocess_clip(clip: ClipSpan, description: dict) -> dict:
     """In memory, what the preprocessing stages write for a training clip, with the settings of the
-    bundle ``description``: patches per region (F, m, h, w) uint8, frame numbers, the aligned reference
-    face, its landmarks and region boxes. SkippedClip when the face is not found, or not on every frame
-    the face check looks at."""
+    bundle ``description``: patches per region (F, m, h, w) uint8 (key ``patches``), for a flow bundle
+    flow patches per region (F, m, h, w, 3) float32 (key ``flowpatches``), frame numbers, the aligned
+    reference face, its landmarks and region boxes. SkippedClip when the face is not found, or not on
+    every frame the face check looks at."""
     params = description["preprocessing"]
     selected = clip_pipeline.select_frames(
         clip.frames.numbers, clip.onset, clip.offset, params["frames"], params["n_frames"]
@@ -159,21 +162,46 @@ def preprocess_clip(clip: ClipSpan, description: dict) -> dict:
     matrices, points = clip_pipeline.alignment_matrices(face["landmarks"], len(selected), alignment)
     faces = clip_pipeline.align_clip(clip.frames, selected, matrices, alignment["face_size"])
     boxes = regions.region_boxes(points[0], description["region_table"], alignment["iod"])
-    return {
-        "patches": clip_pipeline.clip_patches(faces, boxes, description["region_sizes"], params["patches"]),
+    prepared = {
+        PATCHES: clip_pipeline.clip_patches(faces, boxes, description["region_sizes"], params["patches"]),
         "frame_numbers": np.asarray(selected),
         "face": faces[0],
         "landmarks": points[0],
         "boxes": boxes,
         "reference_frame": int(face["reference_frame"]),
     }
+    if representation(description["model"]["input"]).source == FLOW_PATCHES:
+        prepared[FLOW_PATCHES] = flow_patches(clip, description, faces, selected, matrices, boxes)
+    return prepared
+
+
+def flow_patches(
+    clip: ClipSpan, description: dict, faces: np.ndarray, numbers: list[int], matrices: np.ndarray, boxes: dict
+) -> dict:
+    """The clip's flow patches {region: (F, m, h, w, 3)} as the workflow's flow stages make them
+    (``clip_pipeline.clip_flow`` and ``clip_flow_patches``, the bundle's flow method and parameters; an
+    onset frame the selection did not keep is aligned as ``preprocess.flow_subject`` aligns it). Only
+    the pair the model reads, onset to every kept frame, is computed: it does not depend on the apex, so
+    the middle frame stands in for the apex a new clip has no annotation of."""
+    params = description["preprocessing"]
+    settings = {**params["flow"], "pairs": ["onset_frames"]}
+    onset_face = clip_pipeline.unkept_faces(
+        clip.frames, [clip.onset], numbers, matrices, params["alignment"]["face_size"]
+    )
+    middle = apex.middle_apex(clip.onset, clip.offset)
+    fields = clip_pipeline.clip_flow(faces, numbers, clip.onset, middle, settings, other_faces=onset_face)
+    return clip_pipeline.clip_flow_patches(
+        fields["onset_frames"], boxes, description["region_sizes"], params["patches"]
+    )
 
 
 def spatial_inputs(description: dict, clip: ClipSpan, prepared: dict, region: str):
     """The tf.data batches of a region's frames as its spatial model takes them: the bundle's input
-    representation, scaled and batched as training's feature export does."""
+    representation, from its source (grey or flow patches), scaled and batched as training's feature
+    export does."""
     model_settings = description["model"]
-    frames = spatial_frames(prepared["patches"][region], prepared["frame_numbers"], clip.onset, model_settings["input"])
+    patches = prepared[representation(model_settings["input"]).source][region]
+    frames = spatial_frames(patches, prepared["frame_numbers"], clip.onset, model_settings["input"])
     return spatial_batches(frames, np.zeros(len(frames)), model_settings, BATCH_SIZE, None).map(lambda x, y: x)
 
 

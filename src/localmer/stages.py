@@ -24,6 +24,8 @@ CLASSIFIED_SECTIONS = ("model", "training")
 STAGE_OF_KEY = {
     "model.input": SPATIAL,
     "model.diff_range": SPATIAL,
+    "model.flow_range": SPATIAL,
+    "model.strain_range": SPATIAL,
     "model.region_labels": SPATIAL,
     "model.au_regions": SPATIAL,
     "model.spatial_se": SPATIAL,

@@ -6,9 +6,10 @@ from the training subjects). Every step that fits a model, computes normalisatio
 weights takes its sample ids from the fold's training (or validation) subjects only, and records them in
 a provenance file beside its output, so that a test can prove no test clip reached any of them.
 
-Inputs are the preprocessed patches files (one per subject, see ``localmer.preprocess``), read and
-scaled for the models by ``localmer.inputs`` (``onset_diff`` or ``raw``; ``localmer predict`` scales
-its clips with the same functions). Determinism: with ``training.seed`` and one thread per job
+Inputs are the preprocessed patches files, or with ``model.input: flow`` the flow-patches files (one per
+subject, see ``localmer.preprocess``; the caller passes the files of the representation's source), read
+and scaled for the models by ``localmer.inputs`` (``onset_diff``, ``raw`` or ``flow``; ``localmer
+predict`` scales its clips with the same functions). Determinism: with ``training.seed`` and one thread per job
 (``localmer.tfsetup``), CPU runs repeat exactly (TensorFlow op determinism is switched on); GPU runs
 repeat only approximately. Every epoch's randomness is a function of (seed, epoch), and a job killed
 and rerun resumes exactly from its checkpoint (``fit_epochs``).
@@ -102,7 +103,7 @@ def usable_samples(samples: pd.DataFrame, report: pd.DataFrame) -> pd.DataFrame:
 
 
 def patch_files_of(paths: Sequence[str]) -> dict[str, str]:
-    """subject -> patches file, from the files' own subject attribute."""
+    """subject -> patches (or flow-patches) file, from the files' own subject attribute."""
     files = {}
     for path in paths:
         with h5py.File(path, "r") as h5:
@@ -378,7 +379,7 @@ def train_spatial(
     frames = data.frames[fitted]
     targets = np.array([names.index(labels_of[sid]) for sid in train.sample_id])[data.owner[fitted]]
     alpha = models.inverse_frequency_alpha(targets, len(names))
-    patches, height, width = frames.shape[1:]
+    patches, height, width = frames.shape[1:4]
     if spatial["precision"] == "mixed_bfloat16" and not tfsetup.native_bfloat16():
         log.warning(
             "training.spatial.precision is mixed_bfloat16 but this machine has no native bfloat16 "
@@ -393,6 +394,7 @@ def train_spatial(
             se_ratio=model_settings["se_ratio"],
             spatial_se=model_settings["spatial_se"],
             share_patch_cnn=model_settings["share_patch_cnn"],
+            channels=inputs.representation(representation).channels,
         )
     models.compile_spatial(model, alpha, spatial["learning_rate"], gamma=training["focal_gamma"])
     validation_data = None

@@ -16,6 +16,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (LOCALMER_SRC, os.enviro
 
 from localmer import config as localmer_config  # noqa: E402
 from localmer import evaluation as localmer_evaluation  # noqa: E402
+from localmer import inputs as localmer_inputs  # noqa: E402
 from localmer import preprocess as localmer_preprocess  # noqa: E402
 from localmer import regions as localmer_regions  # noqa: E402
 from localmer import stages as localmer_stages  # noqa: E402
@@ -213,6 +214,17 @@ def get_experiment_flow_patches(wildcards):
 
 def get_experiment_landmarks(wildcards):
     return [preprocessed_file(wildcards.experiment, "landmarks", s) for s in subjects_of(wildcards.experiment)]
+
+
+def get_experiment_spatial_inputs(wildcards):
+    """The files the experiment's spatial models read: the source of its model.input (localmer.inputs),
+    the patches or the flow patches."""
+    source = localmer_inputs.representation(experiment_config(wildcards.experiment)["model"]["input"]).source
+    files_of = {
+        localmer_inputs.PATCHES: get_experiment_patches,
+        localmer_inputs.FLOW_PATCHES: get_experiment_flow_patches,
+    }
+    return files_of[source](wildcards)
 
 
 def get_preprocessing_outputs(wildcards):

@@ -27,7 +27,7 @@ rule train_spatial:
         samples=f"{RESULTS}/{{experiment}}/samples.tsv",
         report=f"{RESULTS}/{{experiment}}/landmark_report.tsv",
         labels=f"{RESULTS}/{{experiment}}/region_labels.tsv",
-        patches=get_experiment_patches,
+        patches=get_experiment_spatial_inputs,
     output:
         model=f"{RESULTS}/{{experiment}}/folds/{{fold}}/spatial/{{region}}.keras",
         history=f"{RESULTS}/{{experiment}}/folds/{{fold}}/spatial/{{region}}.history.tsv",
@@ -54,7 +54,7 @@ rule export_features:
         samples=f"{RESULTS}/{{experiment}}/samples.tsv",
         report=f"{RESULTS}/{{experiment}}/landmark_report.tsv",
         models=expand(f"{RESULTS}/{{{{experiment}}}}/folds/{{{{fold}}}}/spatial/{{region}}.keras", region=REGIONS),
-        patches=get_experiment_patches,
+        patches=get_experiment_spatial_inputs,
     output:
         f"{RESULTS}/{{experiment}}/folds/{{fold}}/features.h5",
     params:
