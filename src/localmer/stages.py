@@ -73,7 +73,6 @@ def _spatial_part(block: dict, prefix: str) -> dict:
 # input than flow do not depend on them (a flow input depends on them through its flow-patch files, whose
 # folder key digests them, and keeps them: localmer predict computes the flow from the bundle's settings).
 FLOW_STAGE_KEYS = ("flow", "apex")
-FLOW_INPUTS = ("flow",)  # model.input values fed from the flow stage
 
 
 def stage_settings(experiment: dict, stage: str) -> dict:
@@ -83,8 +82,10 @@ def stage_settings(experiment: dict, stage: str) -> dict:
     is flow."""
     if stage not in (SPATIAL, TEMPORAL):
         raise ValueError(f"unknown stage {stage!r}; expected {SPATIAL!r} or {TEMPORAL!r}")
+    from .inputs import FLOW_PATCHES, representation
+
     settings = {section: experiment[section] for section in SECTIONS}
-    if experiment["model"]["input"] not in FLOW_INPUTS:
+    if representation(experiment["model"]["input"]).source != FLOW_PATCHES:
         preprocessing = settings["preprocessing"]
         settings["preprocessing"] = {key: value for key, value in preprocessing.items() if key not in FLOW_STAGE_KEYS}
     spatial = {section: _spatial_part(settings[section], section) for section in CLASSIFIED_SECTIONS}
