@@ -232,7 +232,7 @@ def test_the_workflow_runs_through_slurm_with_gpu_rules_asking_for_a_gpu(slurm_c
     config = small_config(tmp_path)
     cfg = yaml.safe_load(config.read_text())
     for part in cfg["synthetic"]["parts"].values():
-        part.update(subjects=1, clips_per_class=1)  # 3 subjects = 3 folds: every rule, fewest jobs
+        part.update(subjects=1)  # 3 subjects = 3 folds: every rule, fewest jobs
     cfg["training"]["spatial"]["epochs"], cfg["training"]["temporal"]["epochs"] = 1, 2  # jobs here, not scores
     config.write_text(yaml.safe_dump(cfg))
     shutil.copytree(REPO / "config", tmp_path / "config", dirs_exist_ok=True)
