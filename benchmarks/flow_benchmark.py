@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import platform
 import subprocess
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import preprocess_benchmark
 
 from localmer import config, flow
 
@@ -71,17 +71,8 @@ def pairs_per_second(name: str, first: np.ndarray, second: np.ndarray, pairs: in
 
 
 def machine() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        model = platform.processor() or platform.machine()
-    memory = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        kib = int(meminfo.read_text().split()[1])
-        memory = f", {kib / 2**20:.0f} GiB RAM"
-    return f"{model}, {os.cpu_count()} cores{memory}"
+    """CPU model, cores and RAM, as the preprocessing benchmark records them."""
+    return preprocess_benchmark.machine()["cpu"]
 
 
 def commit() -> str:
