@@ -1,11 +1,12 @@
-# The two commands of the README: `make demo` (synthetic demo workflow) and `make test` (test suite).
+# The two commands of the README: `make demo` (synthetic demo workflow) and `make test` (test suite);
+# `make compare` runs the methods' comparison on the demo corpus.
 # Each creates .venv with what it needs on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test lint clean
+.PHONY: demo compare test lint clean
 
 # localmer needs OpenCV's contrib build (opencv-contrib-python-headless). A venv made before it did has
 # opencv-python-headless, and both install cv2/: installing one beside the other breaks cv2. So before pip
@@ -32,6 +33,11 @@ $(VENV)/.test-installed: pyproject.toml
 # CPU TensorFlow: training jobs may run side by side, one per core (profiles/default caps gpu at 1).
 demo: $(VENV)/.demo-installed
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=$$(nproc)
+
+# The methods on the demo corpus's folds, beside their published figures: results/comparison.{tsv,md,png}.
+COMPARED := full,flow_input,ststnet,off_apexnet,lbptop_svm,bi_woof
+compare: $(VENV)/.demo-installed
+	$(BIN)/snakemake --cores $(CORES) --config "run=[$(COMPARED)]" --resources gpu=$$(nproc)
 
 test: $(VENV)/.test-installed
 	$(BIN)/pytest

@@ -17,6 +17,7 @@ include: "workflow/rules/index.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/flow.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/methods.smk"
 include: "workflow/rules/evaluate.smk"
 
 

@@ -548,14 +548,15 @@ def ablation_markdown(table: pd.DataFrame) -> str:
     return "# Ablations (LOSO, MEGC 2019 protocol)\n\n" + "\n".join(lines) + "\n"
 
 
-def training_curves(spatial: list[str | Path], temporal: list[str | Path], png: str | Path) -> None:
-    """Loss and accuracy per epoch of every model of an experiment (the Keras CSV histories): spatial
-    models (one thin line per fold x region) and temporal models (one per fold), with the mean in bold."""
+def training_curves(histories: dict[str, list[str | Path]], png: str | Path) -> None:
+    """Loss and accuracy per epoch of every model of an experiment (the training history TSVs), a column
+    per kind of model (the seed's spatial models, one thin line per fold x region, and temporal models,
+    one per fold; a deep peer's model, one per fold), with the mean in bold."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(10, 6))
-    grid = figure.subplots(2, 2, sharex="col", squeeze=False)
-    for column, (stage, paths) in enumerate((("spatial", spatial), ("temporal", temporal))):
+    figure = Figure(figsize=(5 * len(histories), 6))
+    grid = figure.subplots(2, len(histories), sharex="col", squeeze=False)
+    for column, (stage, paths) in enumerate(histories.items()):
         histories = [pd.read_csv(path, sep="\t") for path in paths]
         for row, metric in enumerate(("loss", "accuracy")):
             axes = grid[row, column]

@@ -111,9 +111,13 @@ def patch_files_of(paths: Sequence[str]) -> dict[str, str]:
     return files
 
 
-def prepare_fold_job(samples_path: str, report_path: str, fold_name: str, settings: dict, threads: int):
-    """What every per-fold job starts with: TensorFlow set up, the usable samples, the fold."""
-    tfsetup.configure_tensorflow(threads, settings["training"]["seed"])
+def prepare_fold_job(
+    samples_path: str, report_path: str, fold_name: str, settings: dict, threads: int, *, tensorflow: bool = True
+):
+    """What every per-fold job starts with: TensorFlow set up (unless the job fits no Keras model), the
+    usable samples, the fold."""
+    if tensorflow:
+        tfsetup.configure_tensorflow(threads, settings["training"]["seed"])
     indexed = read_table(samples_path)
     samples = usable_samples(indexed, read_table(report_path))
     skipped_subjects = sorted(set(indexed.subject) - set(samples.subject))

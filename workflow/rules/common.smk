@@ -20,6 +20,9 @@ from localmer import inputs as localmer_inputs  # noqa: E402
 from localmer import preprocess as localmer_preprocess  # noqa: E402
 from localmer import regions as localmer_regions  # noqa: E402
 from localmer import stages as localmer_stages  # noqa: E402
+from localmer.methods import fold as localmer_method_fold  # noqa: E402
+from localmer.methods import inputs as localmer_method_inputs  # noqa: E402
+from localmer.methods import registry as localmer_methods  # noqa: E402
 
 # Fill defaults and check every key (config/config.yaml against workflow/schemas/config.schema.yaml,
 # then the semantic checks: paths exist, names unique, experiments valid).
@@ -56,14 +59,27 @@ def experiment_config(name):
 # undetected (its index is a checkpoint the run never settles). Changing `run` can thus move a key to
 # another experiment's (identical) index, which re-runs preprocessing once.
 STAGE_KEYS = {name: localmer_preprocess.stage_keys(experiment) for name, experiment in EXPERIMENTS.items()}
+# A peer method's cached per-clip inputs are a stage of their own, named by the method.
+for _name, _experiment in EXPERIMENTS.items():
+    _method = localmer_methods.get_method(_experiment["method"])
+    if _method.clip_input is not None:
+        STAGE_KEYS[_name][_method.name] = localmer_method_inputs.input_key(
+            _method.name, _experiment["methods"][_method.name], STAGE_KEYS[_name][_method.source]
+        )
 EXPERIMENT_OF_STAGE_KEY = {}
 for _name in sorted(EXPERIMENTS, key=lambda name: name not in config["run"]):
     for _stage_key in STAGE_KEYS[_name].values():
         EXPERIMENT_OF_STAGE_KEY.setdefault(_stage_key, _name)
 
 
+PEERS = localmer_methods.PEERS
+DEEP_PEERS = [name for name in PEERS if localmer_methods.get_method(name).deep]
+SHALLOW_PEERS = [name for name in PEERS if not localmer_methods.get_method(name).deep]
+
+
 wildcard_constraints:
     experiment=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    method="|".join(PEERS),
     stage_key=r"[0-9a-f]{10}",
     subject=r"[a-z][a-z0-9_]*/[^/]+",
     fold=r"final|[a-z][a-z0-9_]*/[^/]+",  # final: the all-subjects models of a bundle
@@ -246,29 +262,86 @@ def get_temporal_settings(wildcards):
     return localmer_stages.stage_settings(experiment_config(wildcards.experiment), localmer_stages.TEMPORAL)
 
 
+def method_of(experiment):
+    """The experiment's method (localmer.methods.registry)."""
+    return localmer_methods.get_method(experiment_config(experiment)["method"])
+
+
+def fold_folder(experiment, fold):
+    """Where a fold's predictions are: the seed's method writes them beside its models, a peer method in
+    a folder named by it."""
+    method = method_of(experiment).name
+    folder = f"{RESULTS}/{experiment}/folds/{fold}"
+    return folder if method == localmer_methods.LOCALMER else f"{folder}/{method}"
+
+
 def get_fold_predictions(wildcards):
     """The test predictions of every LOSO fold (one per subject)."""
-    return [
-        f"{RESULTS}/{wildcards.experiment}/folds/{subject}/predictions.tsv"
-        for subject in subjects_of(wildcards.experiment)
-    ]
+    return [f"{fold_folder(wildcards.experiment, s)}/predictions.tsv" for s in subjects_of(wildcards.experiment)]
 
 
 def get_training_histories(wildcards):
-    folds = f"{RESULTS}/{wildcards.experiment}/folds"
+    """Every fold's training histories by model kind: spatial and temporal for the seed's method, one per
+    fold for a deep peer."""
     subjects = subjects_of(wildcards.experiment)
+    method = method_of(wildcards.experiment).name
+    if method != localmer_methods.LOCALMER:
+        return {method: [f"{fold_folder(wildcards.experiment, s)}/history.tsv" for s in subjects]}
+    folds = f"{RESULTS}/{wildcards.experiment}/folds"
     return {
         "spatial": [f"{folds}/{s}/spatial/{region}.history.tsv" for s in subjects for region in REGIONS],
         "temporal": [f"{folds}/{s}/temporal.history.tsv" for s in subjects],
     }
 
 
+def get_method_input_source(wildcards):
+    """The per-subject file a peer method's clip inputs are computed from (its source stage's)."""
+    experiment = get_stage_experiment(wildcards)
+    return preprocessed_file(experiment, localmer_methods.get_method(wildcards.method).source, wildcards.subject)
+
+
+def get_method_input_settings(wildcards):
+    experiment = experiment_config(get_stage_experiment(wildcards))
+    return localmer_method_inputs.input_settings(wildcards.method, experiment["methods"][wildcards.method])
+
+
+def get_experiment_method_inputs(wildcards):
+    """Every subject's cached inputs of the experiment's peer method."""
+    method = method_of(wildcards.experiment).name
+    return [preprocessed_file(wildcards.experiment, method, s) for s in subjects_of(wildcards.experiment)]
+
+
+def get_peer_fold_settings(wildcards):
+    """A peer fold job's settings (localmer.methods.fold.fold_settings); the job's method must be its
+    experiment's."""
+    experiment = experiment_config(wildcards.experiment)
+    if experiment["method"] != wildcards.method:
+        raise localmer_config.ConfigError(
+            f"experiment {wildcards.experiment!r} runs method {experiment['method']!r}, not {wildcards.method!r}"
+        )
+    return localmer_method_fold.fold_settings(experiment)
+
+
 # ------------------------------------------------------------------ targets and messages
 
 
 def final_outputs():
-    tables = ("index_summary.tsv", "preprocessing_report.tsv", "metrics.json", "training_curves.png", "config.yaml")
-    return [f"{RESULTS}/{name}/{table}" for name in config["run"] for table in tables] + [f"{RESULTS}/ablation.tsv"]
+    """Per experiment run its index, preprocessing report, metrics, training curves (methods trained by
+    epochs) and config; the ablation and comparison tables over them."""
+    tables = ("index_summary.tsv", "preprocessing_report.tsv", "metrics.json", "config.yaml")
+    outputs = []
+    for name in config["run"]:
+        outputs += [f"{RESULTS}/{name}/{table}" for table in tables]
+        if method_of(name).deep:
+            outputs.append(f"{RESULTS}/{name}/training_curves.png")
+    return outputs + [f"{RESULTS}/ablation.tsv", f"{RESULTS}/comparison.tsv"]
+
+
+def corpus_description():
+    """What data this run scored, for the comparison table: the synthetic corpus, or the datasets."""
+    if SYNTHETIC["enabled"] and all(_under_synthetic(d["root"]) for d in config["datasets"]):
+        return f"synthetic corpus, seed {SYNTHETIC['seed']}" + (" (null: no facial action)" if SYNTHETIC["null"] else "")
+    return "datasets " + ", ".join(d["name"] for d in config["datasets"])
 
 
 def print_results():

@@ -89,3 +89,33 @@ rule record_config:
         ENV_DATA
     script:
         "../scripts/record_config.py"
+
+
+# The methods' comparison over the experiments in `run`, beside their publications' figures.
+rule comparison_table:
+    input:
+        expand(f"{RESULTS}/{{experiment}}/metrics.json", experiment=config["run"]),
+    output:
+        table=report(
+            f"{RESULTS}/comparison.tsv",
+            caption="../report/comparison.rst",
+            category="Results",
+            labels={"figure": "comparison table"},
+        ),
+        markdown=f"{RESULTS}/comparison.md",
+        figure=report(
+            f"{RESULTS}/comparison.png",
+            caption="../report/comparison.rst",
+            category="Results",
+            labels={"figure": "comparison figure"},
+        ),
+    params:
+        experiments=config["run"],
+        methods=[EXPERIMENTS[name]["method"] for name in config["run"]],
+        data=corpus_description(),
+    log:
+        "logs/comparison_table.log",
+    conda:
+        ENV_REPORTING
+    script:
+        "../scripts/comparison_table.py"

@@ -2,4 +2,4 @@
 from localmer import evaluation, runlog
 
 with runlog.to_file(snakemake.log[0]):
-    evaluation.training_curves(snakemake.input.spatial, snakemake.input.temporal, snakemake.output[0])
+    evaluation.training_curves({kind: list(paths) for kind, paths in snakemake.input.items()}, snakemake.output[0])

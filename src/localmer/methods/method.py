@@ -60,6 +60,7 @@ class Method:
     summary: str  # one line for docs and tables
     source: str | None  # one of SOURCES; None for localmer (its own stages)
     clip_input: Callable[[dict, dict], np.ndarray] | None  # (clip of the source file, settings) -> input
+    input_keys: tuple[str, ...]  # the settings clip_input reads (they name the cached inputs' folder)
     fit: Fit | None
     model_suffix: str = ""  # the saved model's file suffix (.keras, .npz)
     deep: bool = False  # trained by epochs (has a training history)
