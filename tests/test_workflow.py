@@ -204,6 +204,7 @@ def test_partial_reruns_follow_what_changed(small_run):
         "training_curves": 1,
         "record_config": 1,  # the configuration as run changed
         "ablation_table": 1,
+        "comparison_table": 1,
         "all": 1,
     }
 
@@ -298,20 +299,93 @@ def test_the_bundle_target_of_the_flow_input_experiment_trains_on_flow_and_the_b
     assert len(table) == 1 and table.status[0] == "ok" and table.predicted[0] in manifest["classes"]
 
 
-@pytest.mark.slow
-def test_the_null_corpus_scores_at_chance(tmp_path):
-    """The leakage control: without any facial action there is nothing to learn, so a pipeline that scores
-    above chance here learns from something it must not (the test subject, or an artefact of labels)."""
-    config = small_config(tmp_path, null=True)
+PEERS = ["ststnet", "off_apexnet", "lbptop_svm", "bi_woof"]
+
+
+@pytest.fixture(scope="module")
+def null_run(tmp_path_factory) -> dict:
+    """The seed's method and every peer on the null corpus (no facial action), one run."""
+    workdir = tmp_path_factory.mktemp("null_run")
+    config = small_config(workdir, null=True)
     cfg = yaml.safe_load(config.read_text())
     cfg["training"]["spatial"].update(epochs=3)
     cfg["training"]["temporal"].update(epochs=10)
+    cfg["methods"] = {name: {"epochs": 30, "batch_size": 16} for name in ("ststnet", "off_apexnet")}
+    cfg["run"] = ["full", *PEERS]
     config.write_text(yaml.safe_dump(cfg))
-    result = snakemake(tmp_path, "--configfile", str(config), "--cores", "2")
+    result = snakemake(workdir, "--configfile", str(config), "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((tmp_path / "results" / "synthetic" / "corpus.json").read_text())["null"] is True
-    full = json.loads((tmp_path / "results" / "full" / "metrics.json").read_text())["parts"]["FULL"]
+    return {"workdir": workdir, "config": config, "log": result.stdout + result.stderr, "results": workdir / "results"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["full", *PEERS])
+def test_the_null_corpus_scores_at_chance(null_run, experiment):
+    """The leakage control, for every method: without any facial action there is nothing to learn, so a
+    method that scores above chance here learns from something it must not (the test subject, or an
+    artefact of labels)."""
+    results = null_run["results"]
+    assert json.loads((results / "synthetic" / "corpus.json").read_text())["null"] is True
+    full = json.loads((results / experiment / "metrics.json").read_text())["parts"]["FULL"]
+    assert full["n"] == 18  # every clip predicted
     chance = 1 / 3  # three balanced classes
     for metric in ("uar", "uf1"):
         low, high = full["ci"][metric]
-        assert low <= chance <= high, (metric, full[metric], full["ci"][metric])
+        assert low <= chance <= high, (experiment, metric, full[metric], full["ci"][metric])
+
+
+@pytest.mark.slow
+def test_peers_run_on_the_same_folds_with_inputs_cached_once_per_clip(null_run):
+    results, log = null_run["results"], null_run["log"]
+    samples = pd.read_csv(results / "full" / "samples.tsv", sep="\t")
+    subjects = sorted(samples.subject.unique())
+    for name in PEERS:
+        # One inputs file per subject, computed by one job each: shared by every fold.
+        assert len(list((results / "preprocess").glob(f"{name}-*/*/*.h5"))) == len(subjects), name
+        for subject in subjects:
+            record = json.loads((results / name / "folds" / subject / name / "provenance.json").read_text())
+            assert record["test_subject"] == subject and record["method"] == name
+            test_ids = set(samples.sample_id[samples.subject == subject])
+            assert not test_ids & set(record["fit_sample_ids"]) and test_ids == set(record["predicted_sample_ids"])
+        predictions = pd.read_csv(results / name / "predictions.tsv", sep="\t")
+        assert sorted(predictions.sample_id) == sorted(samples.sample_id)
+    assert log.count("rule method_inputs:") == len(PEERS) * len(subjects)
+    for name in ("ststnet", "off_apexnet"):
+        assert (results / name / "training_curves.png").exists()
+    comparison = pd.read_csv(results / "comparison.tsv", sep="\t")
+    mine = comparison[comparison.origin == "this run"]
+    assert mine.entry.unique().tolist() == ["full", *PEERS]
+    assert set(comparison[comparison.origin == "published"].method) == {"localmer", *PEERS}
+    assert "null: no facial action" in mine.data.iloc[0]
+    assert (results / "comparison.png").exists() and "*published*" in (results / "comparison.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_peers_settings_rerun_its_own_jobs_only(null_run):
+    """A peer's fit setting refits its folds, not its cached inputs; an input setting recomputes them too;
+    the seed's training settings refit no peer (asserted on the plan)."""
+    workdir, config = null_run["workdir"], null_run["config"]
+    assert planned_jobs(workdir, config) == {}
+    folds = 6
+    cfg = yaml.safe_load(config.read_text())
+    cfg["methods"]["lbptop_svm"] = {"C": 0.5}
+    changed = workdir / "svm_c.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    assert planned_jobs(workdir, changed) == {
+        "train_shallow_peer": folds,
+        "evaluate": 1,
+        "record_config": 1,
+        "ablation_table": 1,
+        "comparison_table": 1,
+        "all": 1,
+    }
+    cfg["methods"]["lbptop_svm"] = {"grid": [4, 4]}
+    changed.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(workdir, changed)
+    assert jobs["method_inputs"] == folds and jobs["train_shallow_peer"] == folds, jobs
+    cfg = yaml.safe_load(config.read_text())
+    cfg["training"]["temporal"]["learning_rate"] *= 2
+    changed.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(workdir, changed)
+    assert jobs["train_temporal"] == folds and jobs["evaluate"] == 1, jobs  # the seed's method only
+    assert not {"train_deep_peer", "train_shallow_peer", "method_inputs"} & set(jobs)

@@ -65,6 +65,7 @@ METHOD = Method(
     summary="Bi-WOOF: strain-weighted, magnitude-weighted orientation histograms of the onset->apex flow + linear SVM",
     source="flow",
     clip_input=clip_input,
+    input_keys=("grid", "bins"),
     fit=svm.fit,
     model_suffix=".npz",
     deep=False,

@@ -78,7 +78,8 @@ def compute_subject_inputs(name: str, settings: dict, source_path: str | Path, o
         )
         h5.create_group("clips")
         clips = source["clips"]
-        for clip, group in progress(clips.items(), len(clips), f"{subject} {name} inputs"):
+        written = len(clips)
+        for clip, group in progress(clips.items(), written, f"{subject} {name} inputs"):
             value = np.asarray(method.clip_input(_clip_of(group), chosen), dtype=np.float32)
             if shape is not None and value.shape != shape:
                 raise ValueError(
@@ -86,10 +87,10 @@ def compute_subject_inputs(name: str, settings: dict, source_path: str | Path, o
                     f"it {shape}"
                 )
             shape = value.shape
-            written = h5.create_group(f"clips/{clip}")
-            written.attrs["sample_id"] = group.attrs["sample_id"]
-            written.create_dataset("input", data=value)
-    return len(clips)
+            cached = h5.create_group(f"clips/{clip}")
+            cached.attrs["sample_id"] = group.attrs["sample_id"]
+            cached.create_dataset("input", data=value)
+    return written
 
 
 def input_files_of(paths: Sequence[str | Path]) -> dict[str, str]:

@@ -115,6 +115,7 @@ METHOD = Method(
     summary="LBP-TOP block histograms of the aligned face sequence + linear SVM (the MEGC 2019 baseline's family)",
     source="aligned",
     clip_input=clip_input,
+    input_keys=("grid", "radius", "neighbours", "patterns"),
     fit=svm.fit,
     model_suffix=".npz",
     deep=False,

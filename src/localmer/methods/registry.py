@@ -7,11 +7,11 @@ scikit-learn at import time: the schema (and so this registry) is read in every 
 
 from __future__ import annotations
 
-from . import localmer
+from . import bi_woof, lbptop_svm, localmer, off_apexnet, ststnet
 from .method import LOCALMER, Method
 
 METHODS: dict[str, Method] = {
-    module.METHOD.name: module.METHOD for module in (localmer,)
+    module.METHOD.name: module.METHOD for module in (localmer, ststnet, off_apexnet, lbptop_svm, bi_woof)
 }
 # The peers: methods fitted per fold on cached per-clip inputs (localmer.methods.fold).
 PEERS = tuple(name for name in METHODS if name != LOCALMER)
