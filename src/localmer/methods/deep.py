@@ -83,7 +83,7 @@ class DeepFitted:
         return weights
 
     def save(self, path: str) -> None:
-        """The model as .keras; the mean image is in it (the input layer's constant)."""
+        """The model as .keras, the mean image (when subtracted) in it as its input layer's constant."""
         self.model.save(path)
 
 
