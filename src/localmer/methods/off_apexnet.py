@@ -64,6 +64,7 @@ METHOD = Method(
     summary="OFF-ApexNet: a two-stream CNN on the onset->apex u and v at 28 x 28",
     source="flow",
     clip_input=clip_input,
+    input_keys=("size",),
     fit=deep.fitter("off_apexnet", model, subtract_mean=False),
     model_suffix=".keras",
     deep=True,

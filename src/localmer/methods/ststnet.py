@@ -60,6 +60,7 @@ METHOD = Method(
     summary="STSTNet: a shallow three-stream CNN on the onset->apex u, v and strain at 28 x 28",
     source="flow",
     clip_input=clip_input,
+    input_keys=("size",),
     fit=deep.fitter("ststnet", model, subtract_mean=True),
     model_suffix=".keras",
     deep=True,
