@@ -212,6 +212,7 @@ def fit_epochs(
     checkpoint_dir: str | Path,
     identity: str,
     label: str,
+    checkpoint_every: int = 1,
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` epochs so that a job killed at any moment (SIGTERM at a SLURM
     walltime, Ctrl-C) and rerun ends with the weights, history and stop epoch of an uninterrupted job,
@@ -223,11 +224,14 @@ def fit_epochs(
       for ``model.fit``, and the states of the model's dropout seed generators, set before the epoch.
       Keras' ``BackupAndRestore`` restores weights and the epoch counter only: the tf.data shuffle and
       the dropout masks of a resumed job differed from the uninterrupted job's.
-    - One ``model.fit`` call per epoch; after each, the whole state goes to ``checkpoint_dir/epoch-N``:
-      model and optimizer weights, the history so far, the early-stopping state (and the best epoch's
-      weights). The folder is written under a partial name (``localmer.atomic``) and renamed when
-      complete, then the older checkpoint is removed: a kill during the save leaves the previous
-      checkpoint. The history lives in the checkpoint, not in an output that a workflow manager deletes as incomplete.
+    - One ``model.fit`` call per epoch; after every ``checkpoint_every``-th epoch and after the last, the
+      whole state goes to ``checkpoint_dir/epoch-N``: model and optimizer weights, the history so far, the
+      early-stopping state (and the best epoch's weights). A rerun repeats the epochs after the newest
+      checkpoint exactly (their randomness is a function of the epoch); saving less often is for runs of
+      hundreds of tiny epochs, whose time the saves would dominate. The folder is written under a
+      partial name (``localmer.atomic``) and renamed when complete, then the older checkpoint is
+      removed: a kill during the save leaves the previous checkpoint. The history lives in the
+      checkpoint, not in an output that a workflow manager deletes as incomplete.
     - A rerun restores the newest checkpoint and goes on with the next epoch. One it cannot read, or
       one of another job (``identity``: see ``fit_identity``), is logged and training starts again at
       epoch 1.
@@ -240,6 +244,8 @@ def fit_epochs(
     """
     import keras
 
+    if not (isinstance(checkpoint_every, int) and checkpoint_every >= 1):
+        raise ValueError(f"checkpoint_every: expected a whole number >= 1, got {checkpoint_every!r}")
     model.optimizer.build(model.trainable_variables)  # its variables exist for a checkpoint to restore
     stopper = None
     if patience:
@@ -269,7 +275,9 @@ def fit_epochs(
             stopper.on_epoch_end(epoch, record)
             stopped = bool(model.stop_training)
         epoch += 1
-        _save_checkpoint(folder, epoch, model, stopper, {"identity": identity, "history": history, "stopped": stopped})
+        if epoch % checkpoint_every == 0 or epoch == epochs or stopped:
+            state = {"identity": identity, "history": history, "stopped": stopped}
+            _save_checkpoint(folder, epoch, model, stopper, state)
         log.info(
             "%s epoch %d/%d: %s%s",
             label,
