@@ -11,6 +11,7 @@ the third (the control: the comparison can fail, and the fits are deterministic 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -84,7 +85,9 @@ def write_source(folder, method, samples: pd.DataFrame, changed: str | None = No
 def settings_of(method: str) -> dict:
     return {
         "method": method,
-        "methods": {method: config.with_defaults(FEW_EPOCHS.get(method, {}), f"#/properties/methods/properties/{method}")},
+        "methods": {
+            method: config.with_defaults(FEW_EPOCHS.get(method, {}), f"#/properties/methods/properties/{method}")
+        },
         "training": {"seed": 7, "validation_subjects": 0},
         "task": {"name": "megc2019"},
         "datasets": [],
@@ -155,7 +158,7 @@ def test_the_fold_predicts_every_test_clip_in_the_shared_format(runs):
     assert written.columns.tolist() == ["sample_id", "dataset", "subject", "true", "predicted"] + [
         f"prob_{c}" for c in CLASSES
     ]
-    provenance = json.loads(open(made["out"]["provenance"]).read())
+    provenance = json.loads(Path(made["out"]["provenance"]).read_text())
     assert provenance["test_subject"] == SUBJECTS[0]
     assert not any(s.startswith(SUBJECTS[0] + "/") for s in provenance["fit_sample_ids"])
     assert provenance["predicted_sample_ids"] == predictions.sample_id.tolist()
@@ -173,7 +176,9 @@ def test_the_input_cache_refuses_a_file_of_another_stage_or_method(tmp_path):
     write_source(tmp_path / "lbptop", "lbptop_svm", samples)
     aligned = tmp_path / "lbptop" / "aligned-casme2_s1.h5"
     with pytest.raises(ValueError, match=r"a 'aligned' file, but method 'bi_woof' reads 'flow' files"):
-        inputs.compute_subject_inputs("bi_woof", settings_of("bi_woof")["methods"]["bi_woof"], aligned, tmp_path / "x.h5")
+        inputs.compute_subject_inputs(
+            "bi_woof", settings_of("bi_woof")["methods"]["bi_woof"], aligned, tmp_path / "x.h5"
+        )
     with pytest.raises(ValueError, match=r"method 'localmer' has no per-clip inputs"):
         inputs.compute_subject_inputs("localmer", {}, aligned, tmp_path / "y.h5")
     assert not (tmp_path / "x.h5").exists()

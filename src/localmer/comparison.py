@@ -154,8 +154,7 @@ def comparison_figure(table: pd.DataFrame, png: str | Path, chance: float | None
     parts = _part_order(table.part)
     entries = list(dict.fromkeys(table.entry))
     labels = [
-        entry if table[table.entry == entry].origin.iloc[0] == THIS_RUN else f"{entry} [published]"
-        for entry in entries
+        entry if table[table.entry == entry].origin.iloc[0] == THIS_RUN else f"{entry} [published]" for entry in entries
     ]
     figure = Figure(figsize=(11, 1.2 + 0.25 * len(entries) * len(parts)))
     grid = figure.subplots(len(parts), 2, sharex=True, squeeze=False)

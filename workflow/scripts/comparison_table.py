@@ -1,5 +1,6 @@
 # Rule comparison_table: the methods run beside their published figures; logic in localmer.comparison.
 import json
+from pathlib import Path
 
 from localmer import comparison, runlog
 
@@ -11,5 +12,5 @@ with runlog.to_file(snakemake.log[0]):
     table.to_csv(snakemake.output.table, sep="\t", index=False)
     with open(snakemake.output.markdown, "w") as handle:
         handle.write(comparison.comparison_markdown(table))
-    classes = len(json.loads(open(snakemake.input[0]).read())["classes"])
+    classes = len(json.loads(Path(snakemake.input[0]).read_text())["classes"])
     comparison.comparison_figure(table, snakemake.output.figure, chance=1 / classes)

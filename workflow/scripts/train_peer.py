@@ -5,7 +5,9 @@ from localmer.methods import fold, inputs, registry
 with runlog.to_file(snakemake.log[0]):
     settings = snakemake.params.settings
     samples, chosen = training.prepare_fold_job(
-        snakemake.input.samples, snakemake.input.report, snakemake.wildcards.fold,
+        snakemake.input.samples,
+        snakemake.input.report,
+        snakemake.wildcards.fold,
         settings,
         snakemake.threads,
         tensorflow=registry.get_method(settings["method"]).deep,
