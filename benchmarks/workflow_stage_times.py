@@ -24,6 +24,9 @@ import yaml
 from flow_benchmark import REPO, commit, machine
 
 from localmer import preprocess, regions
+from localmer.methods.inputs import input_key
+from localmer.methods.method import LOCALMER
+from localmer.methods.registry import get_method
 
 STAGE_FOLDER = re.compile(r"^(?P<stage>[a-z_]+)-(?P<key>[0-9a-f]{10})$")
 
@@ -41,6 +44,11 @@ def stage_times(run_dir: Path) -> dict[str, dict[str, float]]:
     for name in experiments:
         experiment = yaml.safe_load((run_dir / "results" / name / "config.yaml").read_text())
         keys[name] = preprocess.stage_keys(experiment, base_dir=run_dir)
+        method = get_method(experiment.get("method", LOCALMER))
+        if method.clip_input is not None:  # a peer's cached inputs are a stage named by the method
+            keys[name][method.name] = input_key(
+                method.name, experiment["methods"][method.name], keys[name][method.source]
+            )
     times: dict[str, dict[str, float]] = {name: defaultdict(float) for name in experiments}
     for path in sorted(logs.rglob("*.tsv")):
         parts = path.relative_to(logs).parts

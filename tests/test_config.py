@@ -203,3 +203,28 @@ def test_cli_config_reports_errors_with_exit_code_2(tmp_path, capsys):
     path.write_text("datasets: [unclosed")
     assert cli(["config", str(path)]) == 2
     assert "is not valid YAML" in capsys.readouterr().err
+
+
+def test_the_paper_overlay_validates_and_sets_the_papers_epochs():
+    """config/paper.yaml over the default config (as --configfile merges it) validates, and its values are
+    the schema's defaults (the papers'), not the demo's."""
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    merged = config.validate(config.deep_merge(copy.deepcopy(DEFAULT), paper), base_dir=REPO, check_paths=False)
+    for method in ("ststnet", "off_apexnet", "lbptop_svm", "bi_woof"):
+        assert merged["methods"][method] == config.schema_defaults("methods")[method], method
+    assert merged["methods"]["ststnet"]["epochs"] == 500 and merged["methods"]["off_apexnet"]["epochs"] == 3000
+    assert merged["training"]["spatial"]["epochs"] == 100 and merged["training"]["spatial"]["apex_window"] is None
+
+
+def test_the_method_registry_drives_the_method_names():
+    from localmer.methods.registry import METHODS
+
+    assert config.schema()["properties"]["method"]["enum"] == list(METHODS)
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["experiments"]["htnet"] = {"method": "htnet"}
+    assert "experiments.htnet: config key 'method': 'htnet' is not allowed; allowed: 'localmer'" in errors_of(
+        cfg, check_paths=False
+    )
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["methods"] = {"ststnet": {"epochs": 0}}
+    assert "config key 'methods.ststnet.epochs'" in errors_of(cfg, check_paths=False)

@@ -112,7 +112,7 @@ def _cell(row: dict) -> str:
     return f"{figure('uf1')} / {figure('uar')}"
 
 
-def comparison_markdown(table: pd.DataFrame, run_note: str = "") -> str:
+def comparison_markdown(table: pd.DataFrame) -> str:
     """The table as markdown: one line per entry, UF1 / UAR [95 % interval] per part; published entries
     below this run's, with their protocol and data, so that nobody reads them as this run's scores."""
     parts = _part_order(table.part)
@@ -132,8 +132,6 @@ def comparison_markdown(table: pd.DataFrame, run_note: str = "") -> str:
     text = ["# Comparison of methods (LOSO, MEGC 2019 protocol)", ""]
     if len(this_run):
         text += [f"This run ({this_run.data.iloc[0]}): {THIS_RUN_PROTOCOL}; 95 % bootstrap intervals over subjects."]
-    if run_note:
-        text += ["", run_note]
     text += ["", *lines, ""]
     if caveats:
         text += [

@@ -275,6 +275,17 @@ def fold_folder(experiment, fold):
     return folder if method == localmer_methods.LOCALMER else f"{folder}/{method}"
 
 
+def get_bundle_settings(wildcards):
+    """A bundle's settings (the temporal stage's); `localmer predict` runs the seed's method only."""
+    method = method_of(wildcards.experiment).name
+    if method != localmer_methods.LOCALMER:
+        raise localmer_config.ConfigError(
+            f"experiment {wildcards.experiment!r} runs method {method!r}: a model bundle (localmer predict) "
+            f"holds the seed's method ({localmer_methods.LOCALMER!r}) only"
+        )
+    return get_temporal_settings(wildcards)
+
+
 def get_fold_predictions(wildcards):
     """The test predictions of every LOSO fold (one per subject)."""
     return [f"{fold_folder(wildcards.experiment, s)}/predictions.tsv" for s in subjects_of(wildcards.experiment)]

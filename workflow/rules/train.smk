@@ -117,7 +117,7 @@ rule bundle:
         temporal=f"{RESULTS}/{{experiment}}/bundle/temporal.keras",
         normalisation=f"{RESULTS}/{{experiment}}/bundle/normalisation.npz",
     params:
-        settings=get_temporal_settings,
+        settings=get_bundle_settings,
         out_dir=lambda wildcards, output: os.path.dirname(output.description),
     log:
         "logs/{experiment}/bundle.log",
