@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from localmer import comparison, evaluation
-from localmer.methods.registry import METHODS, PEERS
+from localmer.methods.registry import METHODS, PEERS, published_figures
 
 
 def _metrics(folder, predicted):
@@ -28,7 +28,8 @@ def table(tmp_path_factory):
         "full": _metrics(folder / "full", ("negative", "positive", "surprise")),
         "ststnet": _metrics(folder / "ststnet", ("negative", "negative", "negative")),
     }
-    return comparison.comparison_table(files, {"full": "localmer", "ststnet": "ststnet"}, "synthetic corpus")
+    methods = {"full": "localmer", "ststnet": "ststnet"}
+    return comparison.comparison_table(files, methods, "synthetic corpus", published_figures(methods.values()))
 
 
 def test_this_runs_rows_hold_its_figures_and_intervals(table):

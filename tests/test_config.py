@@ -219,6 +219,7 @@ def test_the_paper_overlay_validates_and_sets_the_papers_epochs():
 def test_the_method_registry_drives_the_method_names():
     from localmer.methods.registry import METHODS
 
+    # The schema keeps the list (the registry imports training code the data environment lacks).
     assert config.schema()["properties"]["method"]["enum"] == list(METHODS)
     cfg = copy.deepcopy(DEFAULT)
     cfg["experiments"]["htnet"] = {"method": "htnet"}

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from .evaluation import FULL, _bounds, _number
-from .methods.registry import get_method
 
 THIS_RUN = "this run"
 PUBLISHED = "published"
@@ -45,10 +44,13 @@ def _part_order(parts) -> list[str]:
     return [FULL, *sorted(p for p in set(parts) if p != FULL)]
 
 
-def comparison_table(metrics_files: dict[str, str | Path], methods: dict[str, str], data: str) -> pd.DataFrame:
-    """Rows for each experiment (name -> metrics.json) and each part it scored, then the published
-    figures of every method the experiments ran (``methods``: experiment -> method name), in run order.
-    ``data`` names the corpus this run used."""
+def comparison_table(
+    metrics_files: dict[str, str | Path], methods: dict[str, str], data: str, published: dict[str, list[dict]]
+) -> pd.DataFrame:
+    """Rows for each experiment (name -> metrics.json) and each part it scored, then the published figures
+    (``published``: method name -> its entries of ``methods.registry.published_figures``) of every method
+    the experiments ran (``methods``: experiment -> method name), in run order. ``data`` names the corpus
+    this run used."""
     rows = []
     for experiment, path in metrics_files.items():
         metrics = json.loads(Path(path).read_text())
@@ -73,17 +75,17 @@ def comparison_table(metrics_files: dict[str, str | Path], methods: dict[str, st
                 }
             )
     for name in dict.fromkeys(methods.values()):
-        for published in get_method(name).published:
-            for part in _part_order(published.parts):
-                uf1, uar = published.parts[part]
+        for figures in published.get(name, ()):
+            for part in _part_order(figures["parts"]):
+                uf1, uar = figures["parts"][part]
                 rows.append(
                     {
-                        "entry": f"{name} ({published.source})",
+                        "entry": f"{name} ({figures['source']})",
                         "origin": PUBLISHED,
                         "method": name,
                         "experiment": "",
                         "data": PUBLISHED_DATA,
-                        "protocol": published.protocol,
+                        "protocol": figures["protocol"],
                         "part": part,
                         "uf1": uf1,
                         "uf1_lo": None,
@@ -154,7 +156,7 @@ def comparison_figure(table: pd.DataFrame, png: str | Path, chance: float | None
     labels = [
         entry if table[table.entry == entry].origin.iloc[0] == THIS_RUN else f"{entry} [published]" for entry in entries
     ]
-    figure = Figure(figsize=(11, 1.2 + 0.25 * len(entries) * len(parts)))
+    figure = Figure(figsize=(12, 1.4 + 0.25 * len(entries) * len(parts)))
     grid = figure.subplots(len(parts), 2, sharex=True, squeeze=False)
     positions = np.arange(len(entries))[::-1]
     for row, part in enumerate(parts):
@@ -180,8 +182,11 @@ def comparison_figure(table: pd.DataFrame, png: str | Path, chance: float | None
             axes.set_xlim(0, 1)
             axes.set_title(f"{part} {metric.upper()}", fontsize=9)
             axes.grid(axis="x", alpha=0.3)
-    grid[-1, 0].set_xlabel("score (dots: this run with 95 % interval; open diamonds: published, other data)")
+    for axes in grid[-1]:
+        axes.set_xlabel("score")
+    legend = "dots: this run, with its 95 % interval; open diamonds: published (other data, other protocols)"
     if chance is not None:
-        grid[-1, 1].set_xlabel(f"dotted: chance level {chance:.2f}")
+        legend += f"; dotted: chance ({chance:.2f})"
+    figure.suptitle(legend, fontsize=9)
     figure.tight_layout()
     figure.savefig(png, dpi=110)

@@ -2,8 +2,8 @@
 
 One implementation serves the workflow (``workflow/rules/common.smk``) and the CLI. The schema is the
 package's ``config.schema.yaml`` (``workflow/schemas/config.schema.yaml`` links to it); the dataset kinds
-task and method names it allows, and which kinds need an annotation file, come from the registries
-(``localmer.datasets.registry``, ``localmer.tasks.registry``, ``localmer.methods.registry``).
+task names it allows, and which kinds need an annotation file, come from the registries
+(``localmer.datasets.registry``, ``localmer.tasks.registry``).
 Every problem is reported with the dotted key that holds it and what is allowed there.
 """
 
@@ -29,24 +29,23 @@ class ConfigError(ValueError):
 def schema() -> dict:
     """The config schema, its dataset ``kind`` and ``task.name`` values those of the registries.
 
-    ``model.input`` keeps its list in the schema file: the input registry (``localmer.inputs``) belongs
-    to training (h5py, TensorFlow), which the data rules' environment has not; a test holds the two equal.
+    ``model.input`` and ``method`` keep their lists in the schema file: the input and method registries
+    (``localmer.inputs``, ``localmer.methods.registry``) belong to training (h5py, TensorFlow, scikit-learn),
+    which the data rules' environment has not; tests hold each list equal to its registry.
     """
     # The registries import the readers (pandas, OpenCV): loaded when a config is checked, not on import.
     from .datasets.registry import DATASET_KINDS
-    from .methods.registry import METHODS
     from .tasks.registry import TASKS
 
-    return _schema(tuple(DATASET_KINDS), tuple(TASKS), tuple(METHODS))
+    return _schema(tuple(DATASET_KINDS), tuple(TASKS))
 
 
 @functools.cache
-def _schema(kinds: tuple[str, ...], tasks: tuple[str, ...], methods: tuple[str, ...]) -> dict:
+def _schema(kinds: tuple[str, ...], tasks: tuple[str, ...]) -> dict:
     """The schema file with the registered names as enums (cached per registry content)."""
     loaded = yaml.safe_load(resources.files("localmer").joinpath("config.schema.yaml").read_text())
     loaded["properties"]["datasets"]["items"]["properties"]["kind"]["enum"] = list(kinds)
     loaded["properties"]["task"]["properties"]["name"]["enum"] = list(tasks)
-    loaded["properties"]["method"]["enum"] = list(methods)
     return loaded
 
 

@@ -112,6 +112,7 @@ rule comparison_table:
     params:
         experiments=config["run"],
         methods=[EXPERIMENTS[name]["method"] for name in config["run"]],
+        published=localmer_methods.published_figures(EXPERIMENTS[name]["method"] for name in config["run"]),
         data=corpus_description(),
     log:
         "logs/comparison_table.log",

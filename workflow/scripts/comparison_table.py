@@ -7,7 +7,10 @@ from localmer import comparison, runlog
 with runlog.to_file(snakemake.log[0]):
     metrics = dict(zip(snakemake.params.experiments, snakemake.input, strict=True))
     table = comparison.comparison_table(
-        metrics, dict(zip(snakemake.params.experiments, snakemake.params.methods, strict=True)), snakemake.params.data
+        metrics,
+        dict(zip(snakemake.params.experiments, snakemake.params.methods, strict=True)),
+        snakemake.params.data,
+        snakemake.params.published,
     )
     table.to_csv(snakemake.output.table, sep="\t", index=False)
     with open(snakemake.output.markdown, "w") as handle:

@@ -71,7 +71,7 @@ METHOD = Method(
     deep=False,
     published=(
         Published(
-            source="Liong et al. 2018, as tabled in the MEGC 2019 papers",
+            source="Liong et al. 2018",
             protocol="as reported in the MEGC 2019 papers' tables; LOSO, SVM settings unpublished",
             parts={
                 "FULL": (0.6296, 0.6227),

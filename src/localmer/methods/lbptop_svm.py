@@ -121,7 +121,7 @@ METHOD = Method(
     deep=False,
     published=(
         Published(
-            source="MEGC 2019 baseline (See et al. 2019)",
+            source="MEGC 2019 baseline",
             protocol="MEGC 2019 baseline; settings unpublished",
             parts={
                 "FULL": (0.5882, 0.5785),

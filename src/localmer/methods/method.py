@@ -29,7 +29,7 @@ class Published:
     ``parts`` maps FULL, casme2, samm, smic to (UF1, UAR); a figure the source does not give is None.
     """
 
-    source: str  # who reported it, e.g. "Liong et al. 2019" or "MEB toolkit (Varanka et al.)"
+    source: str  # who reported it, e.g. "Liong et al. 2019" or "MEB toolkit, Varanka et al."
     protocol: str  # how it was obtained, with what makes it not comparable to a leak-free run
     parts: Mapping[str, tuple[float | None, float | None]]
 

@@ -7,6 +7,8 @@ scikit-learn at import time: the schema (and so this registry) is read in every 
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from . import bi_woof, lbptop_svm, localmer, off_apexnet, ststnet
 from .method import LOCALMER, Method
 
@@ -21,3 +23,10 @@ def get_method(name: str) -> Method:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; registered methods: {', '.join(map(repr, METHODS))}")
     return METHODS[name]
+
+
+def published_figures(names) -> dict[str, list[dict]]:
+    """Method name -> its publications' figures (``Method.published``) as plain data, for
+    ``localmer.comparison`` through a workflow rule's params: the reporting environment that draws the
+    table has no TensorFlow or scikit-learn to import the methods with."""
+    return {name: [asdict(published) for published in get_method(name).published] for name in dict.fromkeys(names)}

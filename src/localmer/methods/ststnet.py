@@ -76,8 +76,8 @@ METHOD = Method(
             },
         ),
         Published(
-            "MEB toolkit (Varanka et al.)",
-            "leak-free: fixed epochs, pooled predictions; FULL UF1 only",
+            "MEB toolkit, Varanka et al.",
+            "a leak-free re-run: fixed epochs, pooled predictions; FULL UF1 only",
             {"FULL": (0.713, None)},
         ),
     ),
