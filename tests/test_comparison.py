@@ -81,3 +81,16 @@ def test_every_peer_reports_its_published_figures():
         assert METHODS[name].published, name
         for published in METHODS[name].published:
             assert "FULL" in published.parts
+
+
+def test_a_part_of_this_run_without_an_interval_is_marked(tmp_path):
+    rows = [
+        {"sample_id": f"casme2/s1/c{j}", "dataset": "casme2", "subject": "casme2/s1", "true": label, "predicted": label}
+        for j, label in enumerate(("negative", "positive", "surprise"))
+    ]
+    evaluation.write_report(pd.DataFrame(rows), tmp_path / "one", n_boot=100)
+    table = comparison.comparison_table(
+        {"one": tmp_path / "one" / "metrics.json"}, {"one": "localmer"}, "one subject", {}
+    )
+    line = next(line for line in comparison.comparison_markdown(table).splitlines() if line.startswith("| one |"))
+    assert line.count(evaluation.NO_INTERVAL_MARK) == 4  # UF1 and UAR of FULL and casme2

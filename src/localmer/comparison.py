@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .evaluation import FULL, _bounds, _number
+from .evaluation import FULL, NO_INTERVAL_MARK, _bounds, _number
 
 THIS_RUN = "this run"
 PUBLISHED = "published"
@@ -108,7 +108,8 @@ def _cell(row: dict) -> str:
         if pd.isna(value):
             return "n/a"
         if pd.isna(row[f"{metric}_lo"]):
-            return _number(value)
+            # A published figure has no interval; a part of this run with one subject has none either.
+            return _number(value) + (NO_INTERVAL_MARK if row["origin"] == THIS_RUN else "")
         return f"{_number(value)} [{_number(row[f'{metric}_lo'])}, {_number(row[f'{metric}_hi'])}]"
 
     return f"{figure('uf1')} / {figure('uar')}"

@@ -165,7 +165,8 @@ def apex_window(data: inputs.RegionFrames, window: float | None) -> np.ndarray:
     return chosen
 
 
-def _write_json(path: str | Path, data: dict) -> None:
+def write_json(path: str | Path, data: dict) -> None:
+    """A provenance (or other) record as sorted, indented JSON; its folder is created."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(data, indent=2, sort_keys=True))
 
@@ -468,7 +469,7 @@ def train_spatial(
         "input": representation,
         "localmer_version": __version__,
     }
-    _write_json(out["provenance"], provenance)
+    write_json(out["provenance"], provenance)
     remove_checkpoints(out["checkpoints"])
     return provenance
 
@@ -524,6 +525,21 @@ def export_features(
 
 
 # --------------------------------------------------------------------------------------------- temporal
+
+
+def predictions_table(test: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
+    """A fold's test predictions, every method's format: sample_id, dataset, subject, true, predicted (the
+    most probable class) and prob_<class> per class, rounded to 6 digits."""
+    return pd.DataFrame(
+        {
+            "sample_id": test.sample_id,
+            "dataset": test.dataset,
+            "subject": test.subject,
+            "true": test.label,
+            "predicted": [classes[i] for i in np.asarray(probabilities).argmax(axis=1)],
+            **{f"prob_{name}": np.round(probabilities[:, i], 6) for i, name in enumerate(classes)},
+        }
+    )
 
 
 def load_sequences(features_path: str | Path, sample_ids: Sequence[str]) -> list[np.ndarray]:
@@ -616,18 +632,9 @@ def train_temporal(
     model.save(out["model"])
     # A test subject whose every clip preprocessing skipped has nothing to predict (the report lists why).
     probabilities = model.predict(sequences_of(test), verbose=0) if len(test) else np.zeros((0, len(classes)))
-    predictions = pd.DataFrame(
-        {
-            "sample_id": test.sample_id,
-            "dataset": test.dataset,
-            "subject": test.subject,
-            "true": test.label,
-            "predicted": [classes[i] for i in probabilities.argmax(axis=1)],
-            **{f"prob_{name}": probabilities[:, i].round(6) for i, name in enumerate(classes)},
-        }
-    )
+    predictions = predictions_table(test, probabilities, classes)
     predictions.to_csv(out["predictions"], sep="\t", index=False)
-    _write_json(
+    write_json(
         out["provenance"],
         {
             "stage": "temporal",

@@ -10,16 +10,14 @@ the clips of each role; tests/test_methods_leakage.py proves the property by per
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import __version__
 from ..atomic import atomic_output
-from ..training import Fold, remove_checkpoints
+from ..training import Fold, predictions_table, remove_checkpoints, write_json
 from .inputs import load_inputs
 from .method import Fitted
 from .registry import get_method
@@ -85,17 +83,9 @@ def train_fold(
             fitted.history.to_csv(partial, sep="\t", index=False)
 
     scores = fitted.predict(load_inputs(input_files, test, name)) if len(test) else np.zeros((0, len(classes)))
+    # The softmax keeps the scores' order, so the predicted class is the scores' argmax either way.
     probabilities = scores if getattr(fitted, "scores_are_probabilities", True) else _softmax(scores)
-    predictions = pd.DataFrame(
-        {
-            "sample_id": test.sample_id,
-            "dataset": test.dataset,
-            "subject": test.subject,
-            "true": test.label,
-            "predicted": [classes[i] for i in np.asarray(scores).argmax(axis=1)],
-            **{f"prob_{label}": np.round(probabilities[:, i], 6) for i, label in enumerate(classes)},
-        }
-    )
+    predictions = predictions_table(test, probabilities, classes)
     with atomic_output(out["predictions"]) as partial:
         predictions.to_csv(partial, sep="\t", index=False)
     provenance = {
@@ -111,8 +101,7 @@ def train_fold(
         "settings": method_settings,
         "localmer_version": __version__,
     }
-    Path(out["provenance"]).parent.mkdir(parents=True, exist_ok=True)
-    Path(out["provenance"]).write_text(json.dumps(provenance, indent=2, sort_keys=True))
+    write_json(out["provenance"], provenance)
     remove_checkpoints(out["checkpoints"])
     return predictions, fitted
 
