@@ -61,6 +61,8 @@ class DeepFitted:
     """A fold's fitted deep peer: its Keras model, the training mean image its input layer subtracts (or
     None), and the fit's per-epoch history."""
 
+    scores_are_probabilities = True  # softmax outputs
+
     def __init__(self, model, mean_image: np.ndarray | None, history: pd.DataFrame, batch_size: int):
         self.model = model
         self.mean_image = mean_image

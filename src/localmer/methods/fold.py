@@ -84,7 +84,7 @@ def train_fold(
 
     scores = fitted.predict(load_inputs(input_files, test, name)) if len(test) else np.zeros((0, len(classes)))
     # The softmax keeps the scores' order, so the predicted class is the scores' argmax either way.
-    probabilities = scores if getattr(fitted, "scores_are_probabilities", True) else _softmax(scores)
+    probabilities = scores if fitted.scores_are_probabilities else _softmax(scores)
     predictions = predictions_table(test, probabilities, classes)
     with atomic_output(out["predictions"]) as partial:
         predictions.to_csv(partial, sep="\t", index=False)

@@ -38,6 +38,7 @@ class Fitted(Protocol):
     """A fold's fitted method."""
 
     history: pd.DataFrame | None  # per-epoch losses (deep methods); None for a closed-form fit
+    scores_are_probabilities: bool  # False: predict gives scores (an SVM's decision values), softmaxed for prob_
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """(clips, classes) scores; the predicted class is the argmax."""
