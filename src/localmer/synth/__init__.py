@@ -5,8 +5,9 @@ Every frame is made from one of two real public-domain face photographs that ins
 random identity transform (face-shape warp, colour, lighting, scale, roll), and each clip is a local,
 landmark-driven warp of that face that rises from the onset frame to the apex and decays to the offset,
 written down as FACS action units. A clip shows an emotion (its MEGC 2019 class's, negatives in rotation
-over the part's negative emotions) through one of that emotion's own AU patterns. Nuisances (sensor noise, head drift and roll, blinks, flicker, slow
-lighting change, JPEG compression) are drawn from the same distributions for every class.
+over the part's negative emotions) through one of that emotion's own AU patterns. Nuisances (sensor
+noise, head drift and roll, blinks, flicker, slow lighting change, JPEG compression) are drawn from the
+same distributions for every class.
 
 The corpus is byte-deterministic: every random draw is keyed by the seed (see `plan`), so the same
 parameters write the same bytes for any worker count.
