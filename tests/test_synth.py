@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import hashlib
 import re
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -11,9 +12,10 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import ANNOTATIONS
+import yaml
+from conftest import ANNOTATIONS, REPO
 
-from localmer import facs, synth
+from localmer import datasets, facs, labels, synth
 from localmer.landmarks import detect
 from localmer.tasks.megc2019 import MEGC2019_CLASSES
 
@@ -135,14 +137,17 @@ def test_sheets_ground_truth_and_folders_have_the_real_layout(tiny_corpus):
     assert set(samm["Subject"]) == {6} and set(samm["Micro"]) == {"Micro - 1/2"}
 
     sheet_rows = [
-        ("casme2", f"sub{r.Subject:02d}", r.Filename, r.OnsetFrame, r.ApexFrame, r.OffsetFrame)
+        ("casme2", f"sub{r.Subject:02d}", r.Filename, r.OnsetFrame, r.ApexFrame, r.OffsetFrame, r._9)
         for r in casme.itertuples()
     ]
-    sheet_rows += [("samm", f"{r.Subject:03d}", r.Filename, r._4, r._5, r._6) for r in samm.itertuples()]
+    sheet_rows += [("samm", f"{r.Subject:03d}", r.Filename, r._4, r._5, r._6, r._10) for r in samm.itertuples()]
     assert len(sheet_rows) == sum(r["part"] != "smic" for r in truth.values())
-    for part, subject, clip, onset, apex, offset in sheet_rows:
+    objective = synth.classes.SAMM_OBJECTIVE_CLASSES
+    assert [objective[e] for e in samm["Estimated Emotion"]] == samm["Objective Classes"].tolist()
+    for part, subject, clip, onset, apex, offset, emotion in sheet_rows:
         row = truth[(part, clip)]
         assert row["subject"] == subject and row["frame_dir"] == f"{part}/{subject}/{clip}"
+        assert row["emotion"] == emotion  # the truth table writes the emotion as the sheet does
         assert (int(row["onset"]), int(row["apex"]), int(row["offset"])) == (onset, apex, offset)
         assert onset < apex < offset
         numbers = frame_numbers(tiny_corpus / row["frame_dir"])
@@ -262,13 +267,140 @@ def test_peak_displacement_is_micro_sized():
             assert 0.5 * motion.peak_px <= landmark_peak[apex] <= motion.peak_px + 1e-6
 
 
-def test_every_class_pattern_is_a_code_of_action_units_the_generator_moves():
+def test_every_emotion_pattern_is_a_code_of_action_units_the_generator_moves_and_the_regions_list():
     classes = synth.classes
-    assert classes.NEGATIVE_EMOTIONS.keys() == set(classes.CLASS_PATTERNS["negative"])
-    for code in (code for patterns in classes.CLASS_PATTERNS.values() for code in patterns):
+    au_regions = labels.load_au_regions(REPO / "config" / "au_regions.yaml")
+    shown = {*classes.CLASS_EMOTIONS.values(), *(e for part in classes.NEGATIVE_EMOTIONS.values() for e in part)}
+    assert shown == classes.EMOTION_PATTERNS.keys()  # every emotion is shown, none lacks patterns
+    for code in (code for patterns in classes.EMOTION_PATTERNS.values() for code in patterns):
         units = facs.parse_aus(code)
         assert "+".join(f"{u.side}{u.number}{u.intensity}" for u in units) == code  # no item dropped
         assert all(u.number in synth.AU_VECTORS and u.intensity in synth.INTENSITY_WEIGHTS for u in units), code
+        assert all(u.number in au_regions for u in units), code
+
+
+# The classes of each task from the emotions the sheets write (SMIC: its folders), part by part, as the
+# tasks define them (issue #15); objective_classes keeps SAMM's Objective Classes I-V.
+MEGC2019 = {
+    "casme2": {"disgust": "negative", "repression": "negative", "happiness": "positive", "surprise": "surprise"},
+    "samm": {
+        **dict.fromkeys(["Anger", "Contempt", "Disgust", "Fear", "Sadness"], "negative"),
+        "Happiness": "positive",
+        "Surprise": "surprise",
+    },
+    "smic": {"negative": "negative", "positive": "positive", "surprise": "surprise"},
+}
+CASME2_5CLASS = {"casme2": {e: e for e in ("happiness", "disgust", "repression", "surprise", "others")}}
+SAMM_5CLASS = {"samm": {e: e for e in ("Anger", "Contempt", "Happiness", "Surprise", "Other")}}
+SMIC_3CLASS = {"smic": MEGC2019["smic"]}
+OBJECTIVE_CLASSES = {
+    "samm": {e: c for e, c in synth.classes.SAMM_OBJECTIVE_CLASSES.items() if c <= 5}  # the sheet's cell
+}
+TASKS = {
+    "megc2019": MEGC2019,
+    "casme2_5class": CASME2_5CLASS,
+    "samm_5class": SAMM_5CLASS,
+    "smic_3class": SMIC_3CLASS,
+    "objective_classes": OBJECTIVE_CLASSES,
+}
+# Davison et al. 2018: the AUs that place a clip in an objective class (any one set of them).
+OBJECTIVE_CLASS_AUS = {
+    1: [{6}, {12}],
+    2: [{1, 2}, {5}, {25}, {26}],
+    3: [{4}, {7}, {23}],
+    4: [{9}, {10}],
+    5: [{15}, {1, 4}],
+    6: [{20}, {1, 2, 4}],
+    7: [{14}, {18}, {24}],  # contempt and the others
+}
+SAMM_NAMES = {written: emotion for emotion, written in synth.classes.SAMM_EMOTIONS.items()}
+DEMO = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["synthetic"]
+
+
+@pytest.fixture(scope="module")
+def demo_plan() -> list:
+    """The plan of the demo corpus (config/config.yaml), no pixels."""
+    return synth.plan_corpus(DEMO)
+
+
+def clips_of(subjects: list) -> list:
+    return [clip for subject in subjects for clip in subject.clips]
+
+
+def foreign_patterns(clips: list) -> list[tuple[str, str, str]]:
+    """(part, emotion, aus) of every clip whose AUs are not among its emotion's own patterns."""
+    classes = synth.classes
+    found = []
+    for clip in clips:
+        if clip.part == "smic":  # the folder names the class; a negative shows one of SMIC's negatives
+            emotions = classes.NEGATIVE_EMOTIONS["smic"] if clip.label == "negative" else []
+            emotions = emotions or [classes.CLASS_EMOTIONS[clip.label]]
+        else:
+            emotions = [clip.emotion if clip.part == "casme2" else SAMM_NAMES[clip.emotion]]
+        if not any(clip.aus in classes.EMOTION_PATTERNS[e] for e in emotions):
+            found.append((clip.part, clip.emotion, clip.aus))
+    return found
+
+
+def missing_task_classes(clips: list) -> list[tuple[str, str, object]]:
+    """(task, part, class) of every task class with no clip of that part."""
+    missing = []
+    for task, table in TASKS.items():
+        for part, classes in table.items():
+            present = {classes.get(clip.emotion) for clip in clips if clip.part == part}
+            missing += [(task, part, c) for c in sorted(set(classes.values()) - present, key=str)]
+    return missing
+
+
+def test_each_emotion_shows_its_own_action_units_and_no_two_emotions_share_a_pattern(demo_plan):
+    patterns = synth.classes.EMOTION_PATTERNS
+    owners = {}
+    for emotion, codes in patterns.items():
+        for code in codes:
+            assert owners.setdefault(code, emotion) == emotion, (code, owners[code], emotion)
+    clips = clips_of(demo_plan)
+    assert foreign_patterns(clips) == []
+    # Control: a clip showing another emotion's pattern is caught, also where only the AUs tell (SMIC).
+    smic_negative = next(c for c in clips if c.part == "smic" and c.label == "negative")
+    swapped = [dataclasses.replace(smic_negative, aus=patterns["repression"][0])]
+    assert foreign_patterns(swapped) == [("smic", "negative", patterns["repression"][0])]
+    # SAMM's Objective Classes cell agrees with the AUs the clip shows.
+    for clip in (c for c in clips if c.part == "samm"):
+        numbers = {u.number for u in facs.parse_aus(clip.aus)}
+        objective = synth.classes.SAMM_OBJECTIVE_CLASSES[clip.emotion]
+        assert any(units <= numbers for units in OBJECTIVE_CLASS_AUS[objective]), (clip.emotion, clip.aus)
+
+
+def test_the_demo_corpus_has_every_class_of_every_task_and_the_megc_counts_per_subject(demo_plan):
+    clips = clips_of(demo_plan)
+    assert missing_task_classes(clips) == []
+    casme, samm = datasets.casme2.EMOTIONS, datasets.samm.EMOTIONS
+    for clip in clips:  # the real sheets' spellings
+        if clip.part == "casme2":
+            assert clip.emotion in casme, clip.emotion
+        elif clip.part == "samm":
+            assert clip.emotion.lower() in samm and clip.emotion == clip.emotion.capitalize(), clip.emotion
+    # Negative emotions as balanced as the counts allow: 9 negatives of a part differ by at most one.
+    for part, emotions in synth.classes.NEGATIVE_EMOTIONS.items():
+        if part != "smic":
+            counts = Counter(c.emotion for c in clips if c.part == part and c.label == "negative")
+            assert len(counts) == len(emotions) and max(counts.values()) - min(counts.values()) <= 1, counts
+    for subject in demo_plan:
+        part = DEMO["parts"][subject.part]
+        per_class, extra = part["clips_per_class"], part["extra_clips_per_subject"]
+        expected = {**dict.fromkeys(MEGC2019_CLASSES, per_class), synth.EXTRA_CLASS: extra}
+        assert Counter(c.label for c in subject.clips) == expected, subject.name
+    # Control: one SAMM subject has only three negatives, so sadness (Objective Class V) and fear are absent;
+    # samm_5class still has its classes (anger and contempt come first in the rotation).
+    one_subject = with_changes(DEMO, parts={**DEMO["parts"], "samm": {**DEMO["parts"]["samm"], "subjects": 1}})
+    assert missing_task_classes(clips_of(synth.plan_corpus(one_subject))) == [("objective_classes", "samm", 5)]
+
+
+def test_null_mode_draws_the_same_emotions_and_action_units(demo_plan):
+    null = clips_of(synth.plan_corpus(with_changes(DEMO, null=True)))
+    fields = [(c.part, c.name, c.label, c.emotion, c.aus, c.amplitude_px) for c in clips_of(demo_plan)]
+    assert [(c.part, c.name, c.label, c.emotion, c.aus, c.amplitude_px) for c in null] == fields
+    assert {c.action_gain for c in null} == {0.0}
 
 
 @pytest.mark.parametrize(

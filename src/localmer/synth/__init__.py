@@ -4,14 +4,16 @@ Every frame is made from one of two real public-domain face photographs that ins
 (scikit-image's astronaut, matplotlib's Grace Hopper): each synthetic subject is one photo under a fixed
 random identity transform (face-shape warp, colour, lighting, scale, roll), and each clip is a local,
 landmark-driven warp of that face that rises from the onset frame to the apex and decays to the offset,
-written down as FACS action units. Nuisances (sensor noise, head drift and roll, blinks, flicker, slow
-lighting change, JPEG compression) are drawn from the same distributions for every class.
+written down as FACS action units. A clip shows an emotion (its MEGC 2019 class's, negatives in rotation
+over the part's negative emotions) through one of that emotion's own AU patterns. Nuisances (sensor
+noise, head drift and roll, blinks, flicker, slow lighting change, JPEG compression) are drawn from the
+same distributions for every class.
 
 The corpus is byte-deterministic: every random draw is keyed by the seed (see `plan`), so the same
 parameters write the same bytes for any worker count.
 
 Modules, in the order a corpus is made:
-- `classes`: the expression classes, their action units and each dataset's names for them.
+- `classes`: the emotions of each class, each emotion's action units, each dataset's names for them.
 - `plan`: every random draw of every subject and clip (`plan_corpus`), parameters (`resolve_params`).
 - `controls`: control points of the face, action units and face shapes as their displacements; the
   geometry conventions (landmarks, sides, face frame, IOD units).

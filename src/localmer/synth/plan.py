@@ -3,6 +3,14 @@
 Randomness: every subject and clip has its own generator keyed by (seed, part, subject, stream, clip),
 so a corpus is the same whatever the worker count, and `null` mode (action amplitude times 0) makes the
 very same draws in the same order.
+
+Classes and emotions: each subject has `clips_per_class` clips of each MEGC 2019 class and
+`extra_clips_per_subject` clips of EXTRA_CLASS, in a random order. A positive, surprise or extra clip shows
+its class's one emotion (CLASS_EMOTIONS). Negative clips take the part's NEGATIVE_EMOTIONS in turn, not by
+a random draw that could leave an emotion out: the k-th negative clip (in clip order) of subject i shows
+emotion (i * clips_per_class + k) mod (number of the part's negative emotions), so the rotation runs on
+across subjects and every emotion appears once the part has that many negative clips. The AU pattern is
+then drawn at random among the emotion's own (EMOTION_PATTERNS).
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import numpy as np
 
 from .. import config
 from ..tasks.megc2019 import MEGC2019_CLASSES
-from .classes import CLASS_EMOTIONS, CLASS_PATTERNS, EXTRA_CLASS, NEGATIVE_EMOTIONS, SMIC_CLASS_CODES
+from .classes import CLASS_EMOTIONS, EMOTION_PATTERNS, EXTRA_CLASS, NEGATIVE_EMOTIONS, SAMM_EMOTIONS, SMIC_CLASS_CODES
 
 PART_DEFAULTS = {
     "casme2": {"fps": 200, "image_format": "jpg", "color": True},
@@ -197,21 +205,43 @@ def _frame_dir(part: str, subject: str, clip: str, label: str) -> str:
     return f"{part}/{subject}/{clip}"
 
 
-def _emotion(part: str, label: str, aus: str) -> str:
+def _emotions(part: str, index: int, clips_per_class: int, labels: list[str]) -> list[str]:
+    """Each clip's emotion: its class's own, negatives in rotation over the part's (module docstring)."""
+    negatives = NEGATIVE_EMOTIONS[part]
+    turn = index * clips_per_class
+    emotions = []
+    for label in labels:
+        if label == "negative":
+            emotions.append(negatives[turn % len(negatives)])
+            turn += 1
+        else:
+            emotions.append(CLASS_EMOTIONS[label])
+    return emotions
+
+
+def _written_emotion(part: str, label: str, emotion: str) -> str:
+    """The emotion as the part's sheet writes it; SMIC's folders name the class only."""
     if part == "smic":
         return "non_micro" if label == EXTRA_CLASS else label
-    casme, samm = NEGATIVE_EMOTIONS[aus] if label == "negative" else CLASS_EMOTIONS[label]
-    return casme if part == "casme2" else samm
+    return SAMM_EMOTIONS[emotion] if part == "samm" else emotion
 
 
 def _plan_clip(
-    params: dict, part: str, subject: str, index: int, clip_index: int, label: str, name: str, inducement: int
+    params: dict,
+    part: str,
+    subject: str,
+    index: int,
+    clip_index: int,
+    label: str,
+    emotion: str,
+    name: str,
+    inducement: int,
 ) -> ClipPlan:
     part_params = params["parts"][part]
     fps = float(part_params["fps"])
     key = [params["seed"], PART_KEYS[part], index]
     rng = np.random.default_rng([*key, 1, clip_index])
-    patterns = CLASS_PATTERNS[label]
+    patterns = EMOTION_PATTERNS[emotion]
     aus = patterns[int(rng.integers(len(patterns)))]
     amplitude = float(rng.uniform(*params["amplitude_px"]))
     duration = float(rng.uniform(*params["duration_s"]))
@@ -244,7 +274,7 @@ def _plan_clip(
         name=name,
         frame_dir=_frame_dir(part, subject, name, label),
         label=label,
-        emotion=_emotion(part, label, aus),
+        emotion=_written_emotion(part, label, emotion),
         aus=aus,
         first_frame=first,
         onset=onset,
@@ -299,9 +329,12 @@ def _plan_subject(params: dict, part: str, index: int) -> SubjectPlan:
         jpeg_quality=int(rng.integers(85, 96)),
     )
     names, inducements = _clip_names(part, name, labels, rng)
+    emotions = _emotions(part, index, part_params["clips_per_class"], labels)
     subject.clips = [
-        _plan_clip(params, part, name, index, i, label, clip_name, inducement)
-        for i, (label, clip_name, inducement) in enumerate(zip(labels, names, inducements, strict=True))
+        _plan_clip(params, part, name, index, i, label, emotion, clip_name, inducement)
+        for i, (label, emotion, clip_name, inducement) in enumerate(
+            zip(labels, emotions, names, inducements, strict=True)
+        )
     ]
     return subject
 
