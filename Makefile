@@ -1,12 +1,12 @@
 # The two commands of the README: `make demo` (synthetic demo workflow) and `make test` (test suite);
-# `make compare` runs the methods' comparison on the demo corpus.
+# `make compare` runs the methods' comparison on the demo corpus, `make tasks` the other tasks and protocols.
 # Each creates .venv with what it needs on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo compare test lint clean
+.PHONY: demo compare tasks test lint clean
 
 # localmer needs OpenCV's contrib build (opencv-contrib-python-headless). A venv made before it did has
 # opencv-python-headless, and both install cv2/: installing one beside the other breaks cv2. So before pip
@@ -38,6 +38,11 @@ demo: $(VENV)/.demo-installed
 COMPARED := full,flow_input,ststnet,off_apexnet,lbptop_svm,bi_woof
 compare: $(VENV)/.demo-installed
 	$(BIN)/snakemake --cores $(CORES) --config "run=[$(COMPARED)]" --resources gpu=$$(nproc)
+
+# The seed's method under every task and protocol (docs/tasks-and-protocols.md).
+TASKS := full,casme2_5class,samm_5class,smic_3class,objective_classes,lodo,full_3seeds
+tasks: $(VENV)/.demo-installed
+	$(BIN)/snakemake --cores $(CORES) --config "run=[$(TASKS)]" --resources gpu=$$(nproc)
 
 test: $(VENV)/.test-installed
 	$(BIN)/pytest

@@ -100,7 +100,7 @@ def fold(tiny_preprocessed, tmp_path_factory) -> dict:
         "samples": samples,
         "fold": fold,
         "cfg": tiny_training_settings(tiny_preprocessed),
-        "changed": {"test": fold.test_subject, "training": fold.train_subjects[0]},
+        "changed": {"test": fold.name, "training": fold.train_subjects[0]},
     }
 
 

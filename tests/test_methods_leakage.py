@@ -159,7 +159,7 @@ def test_the_fold_predicts_every_test_clip_in_the_shared_format(runs):
         f"prob_{c}" for c in CLASSES
     ]
     provenance = json.loads(Path(made["out"]["provenance"]).read_text())
-    assert provenance["test_subject"] == SUBJECTS[0]
+    assert provenance["test_subjects"] == [SUBJECTS[0]]
     assert not any(s.startswith(SUBJECTS[0] + "/") for s in provenance["fit_sample_ids"])
     assert provenance["predicted_sample_ids"] == predictions.sample_id.tolist()
     assert provenance["fitted"] == sorted(made["arrays"])

@@ -51,8 +51,8 @@ def trained_bundle(tiny_fold, tiny_preprocessed, tmp_path_factory) -> dict:
         "tiny",
     )
     samples = tiny_fold["samples"]
-    test = samples[samples.subject == fold.test_subject].reset_index(drop=True)
-    return {"path": out / "bundle", "description": description, "test": test, "held_out": fold.test_subject}
+    test = samples[samples.subject == fold.name].reset_index(drop=True)
+    return {"path": out / "bundle", "description": description, "test": test, "held_out": fold.name}
 
 
 def test_bundle_round_trips_and_describes_itself(trained_bundle):

@@ -91,7 +91,7 @@ def test_a_subject_whose_every_clip_was_skipped_keeps_its_fold_and_predicts_noth
     empty = skipped_run["folds"][subject]
     assert empty.empty and list(empty.columns) == list(skipped_run["folds"][skipped_run["partly_skipped"]].columns)
     record = skipped_run["provenance"][subject]
-    assert record["test_subject"] == subject and record["predicted_sample_ids"] == []
+    assert record["test_subjects"] == [subject] and record["predicted_sample_ids"] == []
     assert set(record["fit_sample_ids"]) == set(skipped_run["usable_ids"])  # trained as if it had clips
 
 

@@ -71,7 +71,7 @@ def test_every_model_and_training_key_of_the_schema_is_classified():
     stale = sorted(set(stages.STAGE_OF_KEY) - set(SCHEMA_KEYS))
     assert not unclassified, f"add to localmer.stages.STAGE_OF_KEY (spatial or temporal): {unclassified}"
     assert not stale, f"no longer in the schema, remove from localmer.stages.STAGE_OF_KEY: {stale}"
-    assert set(stages.STAGE_OF_KEY.values()) <= {stages.SPATIAL, stages.TEMPORAL}
+    assert set(stages.STAGE_OF_KEY.values()) <= {stages.SPATIAL, stages.TEMPORAL, stages.NO_MODEL}
 
 
 @pytest.mark.parametrize("key", sorted(stages.STAGE_OF_KEY))
@@ -79,8 +79,9 @@ def test_a_temporal_only_key_leaves_the_spatial_settings_alone_and_a_spatial_key
     changed = copy.deepcopy(experiment)
     set_key(changed, key, another_value(SCHEMA_KEYS[key], get_key(experiment, key)))
     spatial_equal = stages.stage_settings(changed, "spatial") == stages.stage_settings(experiment, "spatial")
-    assert spatial_equal == (stages.STAGE_OF_KEY[key] == stages.TEMPORAL)
-    assert stages.stage_settings(changed, "temporal") != stages.stage_settings(experiment, "temporal")
+    temporal_equal = stages.stage_settings(changed, "temporal") == stages.stage_settings(experiment, "temporal")
+    assert spatial_equal == (stages.STAGE_OF_KEY[key] != stages.SPATIAL)
+    assert temporal_equal == (stages.STAGE_OF_KEY[key] == stages.NO_MODEL)
 
 
 def test_the_spatial_settings_are_the_config_without_its_temporal_only_keys(experiment):
@@ -88,9 +89,10 @@ def test_the_spatial_settings_are_the_config_without_its_temporal_only_keys(expe
     spatial = stages.stage_settings(experiment, "spatial")
     assert list(spatial) == ["datasets", "task", "preprocessing", "model", "training"]
     assert spatial["model"] == {k: v for k, v in experiment["model"].items() if k != "temporal_se"}
-    assert spatial["training"] == {k: v for k, v in experiment["training"].items() if k != "temporal"}
+    assert spatial["training"] == {k: v for k, v in experiment["training"].items() if k not in ("temporal", "repeats")}
     # The flow stage's settings left out (the model's input is not flow): as before the flow stage existed.
     whole = {key: experiment[key] for key in stages.SECTIONS}
+    whole["training"] = {k: v for k, v in experiment["training"].items() if k != "repeats"}  # no model's
     whole["preprocessing"] = {k: v for k, v in experiment["preprocessing"].items() if k not in ("flow", "apex")}
     assert stages.stage_settings(experiment, "temporal") == whole and spatial["preprocessing"] == whole["preprocessing"]
 

@@ -20,11 +20,12 @@ from localmer.regions import REGION_NAMES
 def test_folds_hold_out_one_subject_and_carve_validation_from_training():
     subjects = [f"d/s{i}" for i in range(6)]
     folds = training.make_folds(subjects, validation_subjects=2, seed=3)
-    assert [f.test_subject for f in folds] == subjects
+    assert [f.name for f in folds] == subjects
     for fold in folds:
-        assert fold.test_subject not in fold.train_subjects + fold.validation_subjects
+        assert fold.test_subjects == (fold.name,)
+        assert fold.name not in fold.train_subjects + fold.validation_subjects
         assert len(fold.validation_subjects) == 2 and len(fold.train_subjects) == 3
-        assert set(fold.train_subjects) | set(fold.validation_subjects) | {fold.test_subject} == set(subjects)
+        assert set(fold.train_subjects) | set(fold.validation_subjects) | {fold.name} == set(subjects)
     assert folds == training.make_folds(subjects, validation_subjects=2, seed=3)  # reproducible
     with pytest.raises(ValueError, match="leaves no training subject"):
         training.make_folds(subjects[:3], validation_subjects=2)
@@ -70,13 +71,13 @@ def test_bfloat16_support_is_read_from_the_cpu_flags():
 
 
 def test_no_test_clip_reaches_any_fit_normalisation_or_class_weight(one_fold):
-    test_ids = set(one_fold["samples"].loc[one_fold["samples"].subject == one_fold["fold"].test_subject, "sample_id"])
+    test_ids = set(one_fold["samples"].loc[one_fold["samples"].subject == one_fold["fold"].name, "sample_id"])
     assert test_ids
     provenance_files = sorted(one_fold["out"].glob("*.provenance"))
     assert len(provenance_files) == len(REGION_NAMES) + 1
     for path in provenance_files:
         record = json.loads(path.read_text())
-        assert record["test_subject"] == one_fold["fold"].test_subject
+        assert record["test_subjects"] == [one_fold["fold"].name]
         for key in ("fit_sample_ids", "class_weight_sample_ids", "validation_sample_ids", "normalisation_sample_ids"):
             assert not test_ids & set(record.get(key, [])), (path.name, key)
         assert set(record["fit_sample_ids"]) == set(
@@ -88,7 +89,7 @@ def test_no_test_clip_reaches_any_fit_normalisation_or_class_weight(one_fold):
 
 def test_features_cover_every_frame_of_every_clip(one_fold):
     with h5py.File(one_fold["features"]) as h5:
-        assert h5.attrs["test_subject"] == one_fold["fold"].test_subject
+        assert json.loads(h5.attrs["test_subjects"]) == [one_fold["fold"].name]
         assert h5.attrs["config_hash"] == "abc123"
         assert set(json.loads(h5.attrs["model_files"])) == set(REGION_NAMES)
         for sample_id in one_fold["samples"].sample_id:
@@ -108,7 +109,7 @@ def test_predictions_are_the_test_subjects_clips(one_fold):
         "predicted",
         *[f"prob_{c}" for c in CLASSES],
     ]
-    assert set(predictions.subject) == {one_fold["fold"].test_subject}
+    assert set(predictions.subject) == {one_fold["fold"].name}
     assert np.allclose(saved[[f"prob_{c}" for c in CLASSES]].sum(axis=1), 1, atol=1e-4)
     assert set(saved.predicted) <= set(CLASSES)
 

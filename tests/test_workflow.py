@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import h5py
 import pandas as pd
 import pytest
 import yaml
@@ -166,7 +167,7 @@ def test_every_clip_is_predicted_by_the_fold_that_held_its_subject_out(small_run
     assert len(provenance) == 6 * 7
     for path in provenance:
         record = json.loads(path.read_text())
-        test_ids = set(samples.sample_id[samples.subject == record["test_subject"]])
+        test_ids = set(samples.sample_id[samples.subject.isin(record["test_subjects"])])
         assert not test_ids & set(record["fit_sample_ids"]) and not test_ids & set(record["class_weight_sample_ids"])
     for log in ("logs/synthesize_corpus.log", "logs/full/build_index.log", "logs/full/preprocessing_report.log"):
         assert (workdir / log).exists()
@@ -305,18 +306,31 @@ def test_the_bundle_target_of_the_flow_input_experiment_trains_on_flow_and_the_b
 WORKFLOW_PEERS = ["ststnet", "lbptop_svm"]
 IN_PROCESS_PEERS = ["off_apexnet", "bi_woof"]
 NULL_EPOCHS = {"epochs": 30, "batch_size": 16}  # the deep peers' budget on the null corpus
+# Every task and protocol through the workflow on the null corpus, with a closed-form peer (its fits cost
+# seconds; every preprocessed file is shared with the run's other experiments, whatever their task).
+TASK_PEER = "bi_woof"
+TASK_EXPERIMENTS = {
+    "casme2_5class": {"task": {"name": "casme2_5class", "ground_truth": None}},
+    "samm_5class": {"task": {"name": "samm_5class", "ground_truth": None}},
+    "smic_3class": {"task": {"name": "smic_3class", "ground_truth": None}},
+    "objective_classes": {"task": {"name": "objective_classes", "ground_truth": None}},
+    "lodo": {"training": {"protocol": "lodo"}},
+    "repeats": {"training": {"repeats": 2, "validation_subjects": 1}},  # seeds draw other validation subjects
+}
 
 
 @pytest.fixture(scope="module")
 def null_run(tmp_path_factory) -> dict:
-    """The seed's method and two peers on the null corpus (no facial action), one run."""
+    """The seed's method and two peers on the null corpus (no facial action), and every task and protocol
+    with a third peer, one run."""
     workdir = tmp_path_factory.mktemp("null_run")
     config = small_config(workdir, null=True)
     cfg = yaml.safe_load(config.read_text())
     cfg["training"]["spatial"].update(epochs=3)
     cfg["training"]["temporal"].update(epochs=10)
     cfg["methods"] = {name: dict(NULL_EPOCHS) for name in ("ststnet", "off_apexnet")}
-    cfg["run"] = ["full", *WORKFLOW_PEERS]
+    cfg["experiments"].update({name: {"method": TASK_PEER, **block} for name, block in TASK_EXPERIMENTS.items()})
+    cfg["run"] = ["full", *WORKFLOW_PEERS, *TASK_EXPERIMENTS]
     config.write_text(yaml.safe_dump(cfg))
     result = snakemake(workdir, "--configfile", str(config), "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -394,18 +408,20 @@ def test_peers_run_on_the_same_folds_with_inputs_cached_once_per_clip(null_run):
         assert len(list((results / "preprocess").glob(f"{name}-*/*/*.h5"))) == len(subjects), name
         for subject in subjects:
             record = json.loads((results / name / "folds" / subject / name / "provenance.json").read_text())
-            assert record["test_subject"] == subject and record["method"] == name
+            assert record["test_subjects"] == [subject] and record["method"] == name
             test_ids = set(samples.sample_id[samples.subject == subject])
             assert not test_ids & set(record["fit_sample_ids"]) and test_ids == set(record["predicted_sample_ids"])
         predictions = pd.read_csv(results / name / "predictions.tsv", sep="\t")
         assert sorted(predictions.sample_id) == sorted(samples.sample_id)
-    assert log.count("rule method_inputs:") == len(WORKFLOW_PEERS) * len(subjects)
+    assert log.count("rule method_inputs:") == len([*WORKFLOW_PEERS, TASK_PEER]) * len(subjects)
     assert (results / "ststnet" / "training_curves.png").exists()
     assert not (results / "lbptop_svm" / "training_curves.png").exists()  # a closed-form fit has no epochs
     comparison = pd.read_csv(results / "comparison.tsv", sep="\t")
     mine = comparison[comparison.origin == "this run"]
-    assert mine.entry.unique().tolist() == ["full", *WORKFLOW_PEERS]
-    assert set(comparison[comparison.origin == "published"].method) == {"localmer", *WORKFLOW_PEERS}
+    assert mine.entry.unique().tolist() == ["full", *WORKFLOW_PEERS, *TASK_EXPERIMENTS]
+    assert set(comparison[comparison.origin == "published"].method) == {"localmer", *WORKFLOW_PEERS, TASK_PEER}
+    assert mine.protocol[mine.entry == "lodo"].iloc[0].startswith("megc2019, leave one dataset out;")
+    assert mine.protocol[mine.entry == "repeats"].iloc[0].startswith("megc2019, LOSO, mean of 2 seeds;")
     assert "null: no facial action" in mine.data.iloc[0]
     assert (results / "comparison.png").exists() and "*published*" in (results / "comparison.md").read_text()
 
@@ -424,7 +440,7 @@ def test_a_peers_settings_rerun_its_own_jobs_only(null_run):
     assert planned_jobs(workdir, changed) == {
         "train_shallow_peer": folds,
         "evaluate": 1,
-        "record_config": 3,  # every experiment's configuration as run holds the methods block
+        "record_config": len(cfg["run"]),  # every experiment's configuration as run holds the methods block
         "ablation_table": 1,
         "comparison_table": 1,
         "all": 1,
@@ -439,3 +455,95 @@ def test_a_peers_settings_rerun_its_own_jobs_only(null_run):
     jobs = planned_jobs(workdir, changed)
     assert jobs["train_temporal"] == folds and jobs["evaluate"] == 1, jobs  # the seed's method only
     assert not {"train_deep_peer", "train_shallow_peer", "method_inputs"} & set(jobs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", list(TASK_EXPERIMENTS))
+def test_every_task_and_protocol_scores_at_chance_on_the_null_corpus(null_run, experiment):
+    """Each task and protocol end to end (its own index, the shared preprocessing, its folds, its metrics):
+    without facial action the interval of every figure holds chance (1 / the classes present)."""
+    results = null_run["results"]
+    metrics = json.loads((results / experiment / "metrics.json").read_text())
+    samples = pd.read_csv(results / experiment / "samples.tsv", sep="\t", keep_default_na=False)
+    full = metrics["parts"]["FULL"]
+    assert full["n"] == len(samples) and set(samples.label) <= set(metrics["classes"])
+    chance = 1 / len(full["classes_present"])
+    for metric in ("uar", "uf1"):
+        low, high = full["ci"][metric]
+        assert low <= chance <= high, (experiment, metric, full[metric], full["ci"][metric])
+
+
+@pytest.mark.slow
+def test_a_task_indexes_its_own_clips_and_shares_every_preprocessed_file(null_run):
+    results = null_run["results"]
+    full = pd.read_csv(results / "full" / "samples.tsv", sep="\t", keep_default_na=False)
+    casme = pd.read_csv(results / "casme2_5class" / "samples.tsv", sep="\t", keep_default_na=False)
+    assert set(casme.dataset) == {"casme2"} and "others" in set(casme.label)  # the clips megc2019 excludes
+    objective = pd.read_csv(results / "objective_classes" / "samples.tsv", sep="\t", keep_default_na=False)
+    assert set(objective.dataset) == {"samm"} and set(objective.label) <= {"I", "II", "III", "IV", "V"}
+    # One landmarks file per subject for every experiment: preprocessing covers the clips of all tasks.
+    (landmarks,) = (results / "preprocess").glob("landmarks-*")
+    for subject in set(full.subject) | set(casme.subject):
+        with h5py.File(landmarks / f"{subject}.h5") as h5:
+            clips = {group.attrs["sample_id"] for group in h5["clips"].values()}
+        assert set(full.sample_id[full.subject == subject]) | set(casme.sample_id[casme.subject == subject]) <= clips
+    report = pd.read_csv(results / "casme2_5class" / "landmark_report.tsv", sep="\t")
+    assert sorted(report.sample_id) == sorted(casme.sample_id)  # the task's clips only
+
+
+@pytest.mark.slow
+def test_leave_one_dataset_out_tests_each_part_on_models_that_never_saw_it(null_run):
+    results = null_run["results"]
+    samples = pd.read_csv(results / "lodo" / "samples.tsv", sep="\t")
+    for dataset in ("casme2", "samm", "smic"):
+        record = json.loads((results / "lodo" / "folds" / dataset / TASK_PEER / "provenance.json").read_text())
+        held_out = samples[samples.dataset == dataset]
+        assert record["test_subjects"] == sorted(held_out.subject.unique())
+        assert set(record["predicted_sample_ids"]) == set(held_out.sample_id)
+        assert not {sid.split("/")[0] for sid in record["fit_sample_ids"]} & {dataset}
+    metrics = json.loads((results / "lodo" / "metrics.json").read_text())
+    assert set(metrics["parts"]) == {"FULL", "casme2", "samm", "smic"}  # each part's transfer score
+
+
+@pytest.mark.slow
+def test_repeats_run_the_protocol_once_per_seed_and_report_the_spread(null_run):
+    results = null_run["results"]
+    validation = {}
+    for seed in (2019, 2020):
+        folder = results / f"repeats.seed{seed}"
+        assert json.loads((folder / "metrics.json").read_text())["parts"]["FULL"]["n"] == 18
+        for record_path in sorted((folder / "folds").rglob("provenance.json")):
+            record = json.loads(record_path.read_text())
+            test = set(record["test_subjects"])
+            assert (
+                not {sid.rsplit("/", 1)[0] for sid in record["validation_sample_ids"] + record["fit_sample_ids"]} & test
+            )
+            validation[seed, record["fold"]] = record["validation_sample_ids"]
+    assert any(validation[2019, fold] != validation[2020, fold] for _, fold in validation)  # seeds draw anew
+    metrics = json.loads((results / "repeats" / "metrics.json").read_text())
+    full = metrics["parts"]["FULL"]
+    assert sorted(full["per_seed"]) == ["2019", "2020"] and full["repeats"] == 2 and full["n"] == 18
+    pooled = pd.read_csv(results / "repeats" / "predictions.tsv", sep="\t")
+    assert sorted(pooled.seed.unique()) == [2019, 2020] and len(pooled) == 36
+    assert "±" in (results / "ablation.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_seeds_method_under_another_task_and_protocol_reuses_the_preprocessing(null_run):
+    """Planned, not run: the seed's method under leave-one-dataset-out and under casme2_5class trains its
+    own folds (three datasets; two CASME II subjects) on the preprocessed files the run already has."""
+    workdir, config = null_run["workdir"], null_run["config"]
+    cfg = yaml.safe_load(config.read_text())
+    cfg["experiments"].update(
+        lodo_seed={"training": {"protocol": "lodo"}},
+        casme_seed={"task": {"name": "casme2_5class", "ground_truth": None}},
+    )
+    cfg["run"] = ["lodo_seed", "casme_seed"]
+    changed = workdir / "seed_tasks.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    for experiment in cfg["run"]:  # the indexes (checkpoints) first, so that the plan knows the folds
+        built = snakemake(workdir, "--configfile", str(changed), "--cores", "1", f"results/{experiment}/samples.tsv")
+        assert built.returncode == 0, built.stderr[-3000:]
+    jobs = planned_jobs(workdir, changed)
+    assert jobs["train_spatial"] == 6 * (3 + 2) and jobs["export_features"] == 5 and jobs["train_temporal"] == 5
+    assert not {"index_clips", "detect_landmarks", "align_faces", "crop_regions", "compute_flow"} & set(jobs), jobs

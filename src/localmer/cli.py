@@ -50,15 +50,48 @@ def _synth(args: argparse.Namespace) -> int:
 def _index(args: argparse.Namespace) -> int:
     from . import datasets
 
+    if args.out is None and not args.sheets_only:
+        raise ValueError("localmer index: --out is required (only --sheets-only may go without it)")
     cfg = configuration.load(args.config, base_dir=args.base_dir)
     experiment = configuration.experiment(cfg, args.experiment, base_dir=args.base_dir)
-    index = datasets.build_index(experiment["datasets"], experiment["task"], base_dir=args.base_dir)
-    index.write(args.out)
+    index = datasets.build_index(
+        experiment["datasets"], experiment["task"], base_dir=args.base_dir, attach_frames=not args.sheets_only
+    )
+    if args.out is not None:
+        index.write(args.out)
+    if args.sheets_only:
+        print(sheet_check(index, experiment["task"]))
+        return 0
     print(index.summary().to_string(index=False))
     differences = index.differences_line(Path(args.out) / "reconciliation.tsv")
     if differences:
         print(f"task.strict is false: {differences}")
     return 0
+
+
+def sheet_check(index, task: dict) -> str:
+    """What `localmer index --sheets-only` prints: clips per part and class of the task, the exclusions
+    by reason, and the ground-truth reconciliation by status (the differences clip by clip)."""
+    lines = [f"task {task['name']}: clips per dataset part and class (from the annotations, no frame read)"]
+    lines += [index.summary().drop(columns="excluded").to_string(index=False), ""]
+    excluded = index.excluded
+    if len(excluded):
+        lines.append(f"excluded: {len(excluded)} clip(s)")
+        for (dataset, reason), count in excluded.groupby(["dataset", "reason"]).size().items():
+            lines.append(f"  {dataset}: {count} x {reason}")
+    else:
+        lines.append("excluded: none")
+    reconciliation = index.reconciliation
+    if task.get("ground_truth"):
+        counts = reconciliation.status.value_counts()
+        shown = ", ".join(f"{counts[status]} {status}" for status in sorted(counts.index))
+        lines += ["", f"ground truth {task['ground_truth']}: {shown or 'no clip'}"]
+        for row in index.differences().itertuples():
+            ours = f"GT {row.gt_label or '-'}, ours {row.label or '-'}"
+            lines.append(f"  {row.status}: {row.subject}/{row.clip} ({ours}) {row.detail}")
+    else:
+        lines += ["", "ground truth: none configured (task.ground_truth)"]
+    return "\n".join(lines)
 
 
 def _preprocessing_settings(args: argparse.Namespace) -> dict:
@@ -148,14 +181,15 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _metrics(args: argparse.Namespace) -> int:
     from . import evaluation
-    from .tasks.megc2019 import MEGC2019_CLASSES
+    from .tasks import resolve_task
 
-    predictions = evaluation.read_predictions(args.predictions)
+    classes = list(resolve_task({"name": args.task}).classes)
+    predictions = evaluation.read_predictions(args.predictions, classes)
     if args.out:
-        document = evaluation.write_report(predictions, args.out, n_boot=args.bootstrap, seed=args.seed)
+        document = evaluation.write_report(predictions, args.out, classes, n_boot=args.bootstrap, seed=args.seed)
     else:
-        parts = evaluation.evaluate(predictions, n_boot=args.bootstrap, seed=args.seed)
-        document = {"classes": list(MEGC2019_CLASSES), "notes": [], "parts": parts}
+        parts = evaluation.evaluate(predictions, classes, n_boot=args.bootstrap, seed=args.seed)
+        document = {"classes": classes, "notes": [], "parts": parts}
     print(evaluation.format_table(document))
     return 0
 
@@ -223,9 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
         "index",
         help="read the configured datasets into one sample table (samples.tsv)",
         description="Build an experiment's sample index: samples.tsv, excluded.tsv, reconciliation.tsv "
-        "(MEGC ground-truth check, clip by clip) and index_summary.tsv.",
+        "(MEGC ground-truth check, clip by clip) and index_summary.tsv. With --sheets-only, read the annotation "
+        "sheets (and folder names where a kind has none) without any frame and print the task's clip counts "
+        "per part and class, the exclusions and the ground-truth reconciliation: the first check of a new copy "
+        "of a dataset.",
     )
-    index.add_argument("--out", required=True, help="output folder")
+    index.add_argument("--out", help="output folder (required unless --sheets-only)")
+    index.add_argument(
+        "--sheets-only", action="store_true", help="read the annotations only (no frame): print counts and checks"
+    )
     _experiment_arguments(index, "experiment name")
     index.set_defaults(func=_index)
 
@@ -307,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     metrics = commands.add_parser(
         "metrics",
-        help="MEGC 2019 metrics (accuracy, UF1, UAR, per class, bootstrap CIs) of a predictions file",
+        help="MEGC 2019 metrics (accuracy, UF1, UAR, per class, bootstrap CIs) of a predictions file (any task)",
         description="Recompute the metrics from any predictions file with columns sample_id, dataset, true, "
         "predicted (class names or integers; optional subject for intervals over subjects).",
     )
@@ -315,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--out", help="also write metrics.json, metrics.tsv, metrics.md and confusion/ here")
     metrics.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     metrics.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    metrics.add_argument(
+        "--task",
+        default="megc2019",
+        help="the task whose classes the labels are: a registered task or a task table .yaml (default: %(default)s)",
+    )
     metrics.set_defaults(func=_metrics)
     return parser
 

@@ -1,4 +1,4 @@
-"""The comparison table: every experiment run (each a method on the same leak-free LOSO folds) beside the
+"""The comparison table: every experiment run (each a method on the same leak-free folds) beside the
 figures its method's publications report, each publication labelled with its protocol caveat.
 
 A row is one (entry, part): an experiment of this run with its pooled UF1 and UAR and their 95 %
@@ -36,8 +36,15 @@ COLUMNS = [
     "uar_hi",
     "n",
 ]
-# How this run evaluates every method (docs/training-and-evaluation.md).
-THIS_RUN_PROTOCOL = "LOSO; no test subject in any fit, statistic or epoch choice; predictions pooled over folds"
+# How this run evaluates every method (docs/training-and-evaluation.md, docs/tasks-and-protocols.md).
+PROTOCOL_NAMES = {"loso": "LOSO", "lodo": "leave one dataset out"}
+LEAK_FREE = "no test subject in any fit, statistic or epoch choice; predictions pooled over folds"
+
+
+def run_protocol(task: str = "megc2019", protocol: str = "loso", repeats: int = 1) -> str:
+    """How an experiment of this run was evaluated, for its rows: task, protocol, repeats, leak-free."""
+    repeated = f", mean of {repeats} seeds" if repeats > 1 else ""
+    return f"{task}, {PROTOCOL_NAMES[protocol]}{repeated}; {LEAK_FREE}"
 
 
 def _part_order(parts) -> list[str]:
@@ -45,12 +52,18 @@ def _part_order(parts) -> list[str]:
 
 
 def comparison_table(
-    metrics_files: dict[str, str | Path], methods: dict[str, str], data: str, published: dict[str, list[dict]]
+    metrics_files: dict[str, str | Path],
+    methods: dict[str, str],
+    data: str,
+    published: dict[str, list[dict]],
+    protocols: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Rows for each experiment (name -> metrics.json) and each part it scored, then the published figures
     (``published``: method name -> its entries of ``methods.registry.published_figures``) of every method
     the experiments ran (``methods``: experiment -> method name), in run order. ``data`` names the corpus
-    this run used."""
+    this run used; ``protocols`` how each experiment was evaluated (``run_protocol``; default the MEGC
+    2019 task under LOSO)."""
+    protocols = protocols or {}
     rows = []
     for experiment, path in metrics_files.items():
         metrics = json.loads(Path(path).read_text())
@@ -63,7 +76,7 @@ def comparison_table(
                     "method": methods[experiment],
                     "experiment": experiment,
                     "data": data,
-                    "protocol": THIS_RUN_PROTOCOL,
+                    "protocol": protocols.get(experiment, run_protocol()),
                     "part": part,
                     "uf1": scored["uf1"],
                     "uf1_lo": _bounds(scored["ci"], "uf1")[0],
@@ -132,9 +145,17 @@ def comparison_markdown(table: pd.DataFrame) -> str:
             if origin == PUBLISHED:
                 caveats.append(f"- {entry}: {rows.protocol.iloc[0]}.")
     this_run = table[table.origin == THIS_RUN]
-    text = ["# Comparison of methods (LOSO, MEGC 2019 protocol)", ""]
+    text = ["# Comparison of methods", ""]
     if len(this_run):
-        text += [f"This run ({this_run.data.iloc[0]}): {THIS_RUN_PROTOCOL}; 95 % bootstrap intervals over subjects."]
+        protocols = dict(zip(this_run.entry, this_run.protocol, strict=True))
+        if len(set(protocols.values())) == 1:
+            text += [
+                f"This run ({this_run.data.iloc[0]}): {this_run.protocol.iloc[0]}; 95 % bootstrap intervals "
+                "over subjects."
+            ]
+        else:
+            text += [f"This run ({this_run.data.iloc[0]}); 95 % bootstrap intervals over subjects:", ""]
+            text += [f"- {entry}: {protocol}." for entry, protocol in protocols.items()]
     text += ["", *lines, ""]
     if caveats:
         text += [

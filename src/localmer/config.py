@@ -27,7 +27,8 @@ class ConfigError(ValueError):
 
 
 def schema() -> dict:
-    """The config schema, its dataset ``kind`` and ``task.name`` values those of the registries.
+    """The config schema, its dataset ``kind`` values those of the registry (``task.name``, a registered
+    task or a task table file, is checked with the other semantics).
 
     ``model.input`` and ``method`` keep their lists in the schema file: the input and method registries
     (``localmer.inputs``, ``localmer.methods.registry``) belong to training (h5py, TensorFlow, scikit-learn),
@@ -35,17 +36,15 @@ def schema() -> dict:
     """
     # The registries import the readers (pandas, OpenCV): loaded when a config is checked, not on import.
     from .datasets.registry import DATASET_KINDS
-    from .tasks.registry import TASKS
 
-    return _schema(tuple(DATASET_KINDS), tuple(TASKS))
+    return _schema(tuple(DATASET_KINDS))
 
 
 @functools.cache
-def _schema(kinds: tuple[str, ...], tasks: tuple[str, ...]) -> dict:
-    """The schema file with the registered names as enums (cached per registry content)."""
+def _schema(kinds: tuple[str, ...]) -> dict:
+    """The schema file with the registered kinds as an enum (cached per registry content)."""
     loaded = yaml.safe_load(resources.files("localmer").joinpath("config.schema.yaml").read_text())
     loaded["properties"]["datasets"]["items"]["properties"]["kind"]["enum"] = list(kinds)
-    loaded["properties"]["task"]["properties"]["name"]["enum"] = list(tasks)
     return loaded
 
 
@@ -143,7 +142,7 @@ def _produced_by_workflow(path: Path, cfg: dict, base_dir: Path) -> bool:
 
 def _check_semantics(cfg: dict, base_dir: Path, check_paths: bool, where: str) -> None:
     from .datasets.registry import DATASET_KINDS
-    from .tasks.registry import TASKS
+    from .tasks.registry import TASKS, is_task_table, resolve_task
 
     problems = []
     prefix = f"{where}: " if where else ""
@@ -160,11 +159,24 @@ def _check_semantics(cfg: dict, base_dir: Path, check_paths: bool, where: str) -
                 "(its labels come from its folder layout); remove the key"
             )
     problems += _flow_input_problems(cfg)
-    task = TASKS[cfg["task"]["name"]]
-    if cfg["task"].get("ground_truth") and task.reconcile is None:
+    task_name = cfg["task"]["name"]
+    task = None
+    if not is_task_table(task_name) and task_name not in TASKS:
+        problems.append(
+            f"config key 'task.name': {task_name!r} is not a registered task ({', '.join(map(repr, TASKS))}) "
+            "nor a task table file (.yaml)"
+        )
+    elif check_paths or not is_task_table(task_name):
+        try:
+            task = resolve_task(cfg["task"], base_dir)
+        except ValueError as err:
+            problems.append(f"config key 'task.name': {err}")
+    if task is not None and cfg["task"].get("ground_truth") and task.reconcile is None:
         problems.append(
             f"config key 'task.ground_truth': task {task.name!r} has no ground truth to reconcile; remove the key"
         )
+    if task is not None:
+        problems += _protocol_problems(cfg, task)
     if check_paths:
         paths = [
             (f"datasets[{i}].{k}", d[k])
@@ -183,6 +195,19 @@ def _check_semantics(cfg: dict, base_dir: Path, check_paths: bool, where: str) -
                 problems.append(f"config key '{key}': path {value!r} does not exist (resolved to {path})")
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  {prefix}{p}" for p in problems))
+
+
+def _protocol_problems(cfg: dict, task) -> list[str]:
+    """Leave-one-dataset-out needs two dataset parts in the task: one to test, at least one to train."""
+    if cfg["training"]["protocol"] != "lodo":
+        return []
+    parts = [d["name"] for d in cfg["datasets"] if d["kind"] in task.mapping]
+    if len(parts) < 2:
+        return [
+            f"config key 'training.protocol': lodo needs at least 2 dataset parts in task {task.name!r}, "
+            f"found {parts or 'none'}"
+        ]
+    return []
 
 
 def _flow_input_problems(cfg: dict) -> list[str]:
@@ -242,6 +267,18 @@ def experiment(cfg: dict, name: str, *, base_dir: str | Path = ".", check_paths:
     _check_schema(merged, where)
     _check_semantics(merged, Path(base_dir), check_paths, where)
     return merged
+
+
+def repeats(experiment: dict, name: str) -> dict[str, dict]:
+    """The repeats of experiment ``name`` (its resolved config ``experiment``): with training.repeats
+    N > 1, N experiments named ``<name>.seed<S>`` for the seeds S = seed, seed+1, ..., seed+N-1, each
+    the experiment with that training seed and one repeat; {} for N = 1."""
+    training = experiment["training"]
+    runs = {}
+    if training["repeats"] > 1:
+        for seed in range(training["seed"], training["seed"] + training["repeats"]):
+            runs[f"{name}.seed{seed}"] = {**experiment, "training": {**training, "seed": seed, "repeats": 1}}
+    return runs
 
 
 def load(path: str | Path, *, base_dir: str | Path | None = None, check_paths: bool = True) -> dict:

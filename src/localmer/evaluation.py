@@ -50,6 +50,7 @@ from localmer.atomic import atomic_output
 from localmer.tasks.megc2019 import MEGC2019_CLASSES
 
 REQUIRED_COLUMNS = ("sample_id", "dataset", "true", "predicted")
+REPEAT_COLUMN = "seed"  # in the repeats' pooled predictions: the training seed of the repeat
 FULL = "FULL"
 CI_LEVEL = 0.95
 TSV_COLUMNS = ["part", "n", "accuracy", "uf1", "uf1_lo", "uf1_hi", "uar", "uar_lo", "uar_hi"]
@@ -111,7 +112,8 @@ def read_predictions(path, classes=MEGC2019_CLASSES) -> pd.DataFrame:
         blank = table.index[table[column] == ""]
         if len(blank):
             raise ValueError(f"{where(blank[0], column)}: empty cell")
-    duplicated = table.index[table["sample_id"].duplicated()]
+    # A clip is predicted once, or once per repeat (a seed column: the repeats' pooled table).
+    duplicated = table.index[table.duplicated([c for c in ("sample_id", REPEAT_COLUMN) if c in table.columns])]
     if len(duplicated):
         first = duplicated[0]
         raise ValueError(f"{where(first, 'sample_id')}: duplicate sample id {table.at[first, 'sample_id']!r}")
@@ -232,41 +234,51 @@ def bootstrap(table: pd.DataFrame, classes, n_boot=1000, seed=0, unit="subject")
     Each resample draws as many units as there are, with replacement, and is scored from the pooled
     confusion matrix of all its rows. Units are ordered by id, so the result depends only on the rows and
     the seed, not on row order. With one unit, ``uf1`` and ``uar`` are None (no interval) and ``note`` says
-    why.
+    why. A table of repeats (a ``seed`` column) is the interval of the mean over the repeats: each
+    resample of units scores every repeat on those units and averages the scores.
     """
     if unit not in ("subject", "sample"):
         raise ValueError(f"bootstrap unit must be 'subject' or 'sample', got {unit!r}")
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     classes = list(classes)
-    k = len(classes)
     unit_column = "subject" if unit == "subject" else "sample_id"
     if unit_column not in table.columns:
         raise ValueError(f"bootstrap over {unit}s needs a {unit_column!r} column")
-    unit_of_row, unit_ids = pd.factorize(table[unit_column], sort=True)
-    index = {c: i for i, c in enumerate(classes)}
-    true, predicted = table["true"].map(index), table["predicted"].map(index)
-    if true.isna().any() or predicted.isna().any():
-        raise ValueError(f"labels outside the classes {classes}; read the table with read_predictions")
+    unit_ids = np.array(sorted(table[unit_column].unique()))
+    repeats = [table] if REPEAT_COLUMN not in table.columns else [r for _, r in table.groupby(REPEAT_COLUMN)]
+    per_unit = [_unit_confusions(rows, classes, unit_column, unit_ids) for rows in repeats]
     interval = {"n_boot": int(n_boot), "seed": int(seed), "unit": unit, "n_units": len(unit_ids), "level": CI_LEVEL}
     if len(unit_ids) < 2:
         return {"uf1": None, "uar": None, **interval, "note": no_interval_note(unit)}
-    cells = true.to_numpy(dtype=int) * k + predicted.to_numpy(dtype=int)
-    # One flattened confusion matrix per unit; a resample's matrix is a count-weighted sum of them.
-    per_unit = np.zeros((len(unit_ids), k * k), dtype=np.int64)
-    np.add.at(per_unit, (unit_of_row, cells), 1)
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(unit_ids), size=(n_boot, len(unit_ids)))
     weights = np.zeros((n_boot, len(unit_ids)), dtype=np.int64)
     np.add.at(weights, (np.arange(n_boot)[:, None], draws), 1)
-    matrices = (weights @ per_unit).reshape(n_boot, k, k)
-    uf1, uar = _macro(matrices)
+    # Every repeat scored on the same resampled units, the scores averaged over the repeats.
+    macros = [_macro((weights @ matrices).reshape(n_boot, len(classes), len(classes))) for matrices in per_unit]
+    uf1 = np.mean([m[0] for m in macros], axis=0)
+    uar = np.mean([m[1] for m in macros], axis=0)
     tail = 100 * (1 - CI_LEVEL) / 2
     return {
         "uf1": [float(v) for v in np.percentile(uf1, [tail, 100 - tail])],
         "uar": [float(v) for v in np.percentile(uar, [tail, 100 - tail])],
         **interval,
     }
+
+
+def _unit_confusions(table: pd.DataFrame, classes, unit_column: str, unit_ids: np.ndarray) -> np.ndarray:
+    """One flattened confusion matrix per unit (in ``unit_ids`` order): a resample's matrix is their
+    count-weighted sum."""
+    k = len(classes)
+    index = {c: i for i, c in enumerate(classes)}
+    true, predicted = table["true"].map(index), table["predicted"].map(index)
+    if true.isna().any() or predicted.isna().any():
+        raise ValueError(f"labels outside the classes {classes}; read the table with read_predictions")
+    cells = true.to_numpy(dtype=int) * k + predicted.to_numpy(dtype=int)
+    per_unit = np.zeros((len(unit_ids), k * k), dtype=np.int64)
+    np.add.at(per_unit, (np.searchsorted(unit_ids, table[unit_column].to_numpy()), cells), 1)
+    return per_unit
 
 
 def unpredicted_clips(predictions: pd.DataFrame, report: pd.DataFrame) -> pd.DataFrame:
@@ -325,6 +337,9 @@ def evaluate(
         result["confusion"] = matrix.tolist()
         result["ci"] = bootstrap(rows, classes, n_boot=n_boot, seed=seed, unit=unit)
         notes = [POOLING_NOTE]
+        if REPEAT_COLUMN in rows.columns:
+            result.update(_repeat_scores(rows, classes))
+            notes.append(REPEATS_NOTE)
         absent = [c for c in classes if c not in result["classes_present"]]
         if absent:
             notes.append(f"classes absent from the truth: {absent}. {ABSENT_CLASS_RULE}")
@@ -342,11 +357,39 @@ def evaluate(
     return metrics
 
 
+REPEATS_NOTE = (
+    "repeats: uf1, uar and accuracy are the mean over the repeats (seeds) of each repeat's pooled figure, "
+    "with their standard deviation (uf1_sd, uar_sd, accuracy_sd) and per_seed; the interval is the bootstrap "
+    "interval of that mean (subjects resampled, every repeat scored on the resample); per_class and the "
+    "confusion matrix are summed over the repeats"
+)
+
+
+def _repeat_scores(rows: pd.DataFrame, classes) -> dict:
+    """Per repeat (seed) its pooled UF1, UAR and accuracy; their mean, standard deviation (ddof 1) and n."""
+    per_seed = {}
+    for seed, repeat in rows.groupby(REPEAT_COLUMN):
+        result = scores(confusion(repeat["true"], repeat["predicted"], classes), classes)
+        per_seed[str(seed)] = {key: result[key] for key in ("uf1", "uar", "accuracy", "n")}
+    summary = {"per_seed": per_seed, "repeats": len(per_seed), "n": next(iter(per_seed.values()))["n"]}
+    for key in ("uf1", "uar", "accuracy"):
+        values = np.array([figures[key] for figures in per_seed.values()])
+        summary[key] = float(values.mean())
+        summary[f"{key}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return summary
+
+
 # --------------------------------------------------------------------------------------------- reporting
 
 
 def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def _figure(part: dict, metric: str) -> str:
+    """A part's figure; with repeats, mean +- standard deviation over them."""
+    value = _number(part[metric])
+    return f"{value} ± {_number(part[f'{metric}_sd'])}" if f"{metric}_sd" in part else value
 
 
 def _interval(ci: dict, metric: str) -> str:
@@ -370,8 +413,8 @@ def format_table(metrics: dict) -> str:
     for name, part in parts.items():
         ci = part["ci"]
         lines.append(
-            f"| {name} | {part['n']} | {_number(part['accuracy'])} | {_number(part['uf1'])} | "
-            f"{_interval(ci, 'uf1')} | {_number(part['uar'])} | {_interval(ci, 'uar')} |"
+            f"| {name} | {part['n']} | {_figure(part, 'accuracy')} | {_figure(part, 'uf1')} | "
+            f"{_interval(ci, 'uf1')} | {_figure(part, 'uar')} | {_interval(ci, 'uar')} |"
         )
     lines += [
         "",
@@ -507,7 +550,8 @@ def run_summary(metrics_files: dict[str, str | Path], run_started: float) -> lis
 
 
 def ablation_table(metrics_files: dict[str, str | Path]) -> pd.DataFrame:
-    """One row per experiment: UF1 and UAR (with 95 % intervals) for FULL and each dataset part."""
+    """One row per experiment: UF1 and UAR (with 95 % intervals) for FULL and each dataset part, and with
+    repeats their standard deviations over the repeats (``<part>_uf1_sd``)."""
     rows = []
     for experiment, path in metrics_files.items():
         parts = json.loads(Path(path).read_text())["parts"]
@@ -522,6 +566,7 @@ def ablation_table(metrics_files: dict[str, str | Path]) -> pd.DataFrame:
                     f"{name}_uar_lo": _bounds(part["ci"], "uar")[0],
                     f"{name}_uar_hi": _bounds(part["ci"], "uar")[1],
                     f"{name}_n": part["n"],
+                    **{f"{name}_{key}_sd": part[f"{key}_sd"] for key in ("uf1", "uar") if f"{key}_sd" in part},
                 }
             )
         rows.append(row)
@@ -537,7 +582,12 @@ def ablation_markdown(table: pd.DataFrame) -> str:
     def cell(row: dict, part: str) -> str:
         if pd.isna(row.get(f"{part}_uf1")):
             return "n/a"
-        text = f"{_number(row[f'{part}_uf1'])} / {_number(row[f'{part}_uar'])}"
+        figures = [
+            _number(row[f"{part}_{key}"])
+            + ("" if pd.isna(row.get(f"{part}_{key}_sd")) else f" ± {_number(row[f'{part}_{key}_sd'])}")
+            for key in ("uf1", "uar")
+        ]
+        text = " / ".join(figures)
         return text + NO_INTERVAL_MARK if pd.isna(row[f"{part}_uf1_lo"]) else text
 
     rows = [[row["experiment"], *(cell(row, p) for p in parts)] for row in table.to_dict("records")]
@@ -545,7 +595,9 @@ def ablation_markdown(table: pd.DataFrame) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     if any(cell.endswith(NO_INTERVAL_MARK) for row in rows for cell in row):
         lines += ["", f"{NO_INTERVAL_MARK.strip()}: {no_interval_note('subject')}."]
-    return "# Ablations (LOSO, MEGC 2019 protocol)\n\n" + "\n".join(lines) + "\n"
+    if any(" ± " in cell for row in rows for cell in row):
+        lines += ["", "± : standard deviation over the experiment's repeats (training seeds)."]
+    return "# Ablations\n\n" + "\n".join(lines) + "\n"
 
 
 def training_curves(histories: dict[str, list[str | Path]], png: str | Path) -> None:

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import h5py
@@ -158,10 +158,12 @@ def detect_subject(samples: pd.DataFrame, subject: str, out_path: str | Path, pa
     return pd.DataFrame(rows, columns=LANDMARK_COLUMNS)
 
 
-def preprocessing_report(landmark_paths: Iterable[str | Path], flow_paths: Iterable[str | Path]) -> pd.DataFrame:
+def preprocessing_report(
+    landmark_paths: Iterable[str | Path], flow_paths: Iterable[str | Path], sample_ids: Collection[str] | None = None
+) -> pd.DataFrame:
     """``landmark_report`` with each clip's apex and apex_source from the flow files (empty for a
     skipped clip, which has no flow)."""
-    report = landmark_report(landmark_paths)
+    report = landmark_report(landmark_paths, sample_ids)
     apexes = {}
     for path in flow_paths:
         with h5py.File(path, "r") as h5:
@@ -172,13 +174,18 @@ def preprocessing_report(landmark_paths: Iterable[str | Path], flow_paths: Itera
     return report
 
 
-def landmark_report(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """One row per clip over landmark files: status (ok | skipped), reason, reference frame, ..."""
+def landmark_report(paths: Iterable[str | Path], sample_ids: Collection[str] | None = None) -> pd.DataFrame:
+    """One row per clip over landmark files: status (ok | skipped), reason, reference frame, ...
+
+    ``sample_ids``: an experiment's clips (its task's), where the files hold more (preprocessing covers
+    every annotated clip of the datasets, whatever the task); None: every clip of the files."""
     rows = []
     for path in paths:
         with h5py.File(path, "r") as h5:
             for group in h5["clips"].values():
                 attrs = dict(group.attrs)
+                if sample_ids is not None and attrs["sample_id"] not in sample_ids:
+                    continue
                 if attrs["status"] == "ok":
                     points = group["landmarks"][0]
                     attrs.update(roll_deg=regions.roll_degrees(points), iod_px=regions.inter_ocular_distance(points))
@@ -462,25 +469,33 @@ def read_clip(path: str | Path, clip: str) -> dict:
         }
 
 
+def _digest(*parts) -> str:
+    import hashlib
+
+    return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def clips_key(experiment: dict) -> str:
+    """The digest naming the clips preprocessing covers: every annotated clip of the experiment's
+    datasets, whatever its task (tasks pick among them), so that experiments of different tasks share
+    every preprocessed file."""
+    return _digest({"datasets": experiment["datasets"]})
+
+
 def stage_keys(experiment: dict, base_dir: str | Path = ".") -> dict[str, str]:
     """Short digests naming each stage's output folder, from exactly the settings that stage depends on
     (and those of the stages before it). Experiments with equal keys share preprocessed files; changing
     the patch count changes only the ``patches`` and ``flowpatches`` keys, so landmarks, alignment and
-    flow are not redone; a flow or apex setting changes ``flow`` and ``flowpatches`` only."""
-    import hashlib
-
-    def digest(*parts) -> str:
-        return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
-
+    flow are not redone; a flow or apex setting changes ``flow`` and ``flowpatches`` only. The task is
+    not in them: preprocessing covers every annotated clip (``clips_key``)."""
     settings = experiment["preprocessing"]
-    data = {"datasets": experiment["datasets"], "task": experiment["task"]}
-    landmark_key = digest(data, settings["landmarks"], settings["frames"], settings["n_frames"])
-    aligned_key = digest(landmark_key, settings["alignment"])
+    landmark_key = _digest(clips_key(experiment), settings["landmarks"], settings["frames"], settings["n_frames"])
+    aligned_key = _digest(landmark_key, settings["alignment"])
     table = regions.load_region_table(Path(base_dir) / settings["regions"])
-    patches_key = digest(aligned_key, table, settings["patches"])
+    patches_key = _digest(aligned_key, table, settings["patches"])
     chosen = settings["apex"]
     # The region table only where the spotter's masks (the region boxes) are used.
-    flow_key = digest(
+    flow_key = _digest(
         aligned_key,
         flow_in_use(settings["flow"]),
         chosen,
@@ -491,7 +506,7 @@ def stage_keys(experiment: dict, base_dir: str | Path = ".") -> dict[str, str]:
         "aligned": aligned_key,
         "patches": patches_key,
         "flow": flow_key,
-        "flowpatches": digest(flow_key, patches_key),
+        "flowpatches": _digest(flow_key, patches_key),
     }
 
 

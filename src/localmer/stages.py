@@ -13,6 +13,7 @@ from __future__ import annotations
 
 SPATIAL = "spatial"
 TEMPORAL = "temporal"
+NO_MODEL = "no model"  # keys no model depends on (they shape the run, e.g. how many repeats)
 
 # The config sections a stage's settings are taken from; datasets, task and preprocessing reach the
 # spatial models whole.
@@ -33,6 +34,8 @@ STAGE_OF_KEY = {
     "model.se_ratio": SPATIAL,  # both models' SE bottleneck
     "model.share_patch_cnn": SPATIAL,
     "training.seed": SPATIAL,
+    "training.protocol": SPATIAL,  # the folds
+    "training.repeats": NO_MODEL,  # each repeat is an experiment of its own, with its seed
     "training.validation_subjects": SPATIAL,  # the folds
     "training.focal_gamma": SPATIAL,  # both models' loss
     "training.spatial.epochs": SPATIAL,
@@ -49,16 +52,16 @@ STAGE_OF_KEY = {
 }
 
 
-def _spatial_part(block: dict, prefix: str) -> dict:
-    """``block`` without its temporal-only keys; a sub-block whose keys all are temporal-only goes whole."""
+def _stage_part(block: dict, prefix: str, stages: tuple[str, ...]) -> dict:
+    """``block`` with only the keys of ``stages``; a sub-block none of whose keys is kept goes whole."""
     kept = {}
     for key, value in block.items():
         path = f"{prefix}.{key}"
         if path in STAGE_OF_KEY:
-            if STAGE_OF_KEY[path] == SPATIAL:
+            if STAGE_OF_KEY[path] in stages:
                 kept[key] = value
         elif isinstance(value, dict):
-            part = _spatial_part(value, path)
+            part = _stage_part(value, path, stages)
             if part:
                 kept[key] = part
         else:
@@ -88,5 +91,5 @@ def stage_settings(experiment: dict, stage: str) -> dict:
     if representation(experiment["model"]["input"]).source != FLOW_PATCHES:
         preprocessing = settings["preprocessing"]
         settings["preprocessing"] = {key: value for key, value in preprocessing.items() if key not in FLOW_STAGE_KEYS}
-    spatial = {section: _spatial_part(settings[section], section) for section in CLASSIFIED_SECTIONS}
-    return settings if stage == TEMPORAL else {**settings, **spatial}
+    stages = (SPATIAL, TEMPORAL) if stage == TEMPORAL else (SPATIAL,)
+    return {**settings, **{section: _stage_part(settings[section], section, stages) for section in CLASSIFIED_SECTIONS}}

@@ -41,16 +41,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Fold:
-    test_subject: str
+    name: str  # the test subject (loso: casme2/sub01), the test dataset part (lodo: casme2), or final
+    test_subjects: tuple[str, ...]
     train_subjects: tuple[str, ...]  # fit, normalisation and class weights come from these only
     validation_subjects: tuple[str, ...]  # carved from the training subjects, for early stopping only
 
-    @property
-    def name(self) -> str:
-        return self.test_subject or FINAL
+    def check(self, train: pd.DataFrame, validation: pd.DataFrame) -> None:
+        """Refuse a fit whose training or validation clips include a test subject's."""
+        leaked = set(self.test_subjects) & (set(train.subject) | set(validation.subject))
+        if leaked:
+            raise AssertionError(f"fold {self.name}: test subject(s) {sorted(leaked)} reached the training data")
 
 
 FINAL = "final"  # the fold of the final models: every subject trains, none is held out
+PROTOCOLS = ("loso", "lodo")  # leave one subject out; leave one dataset (part) out
 
 
 def final_fold(samples: pd.DataFrame) -> Fold:
@@ -59,41 +63,64 @@ def final_fold(samples: pd.DataFrame) -> Fold:
     subjects = tuple(sorted(set(samples.subject)))
     if not subjects:
         raise ValueError("no usable clip to train the final models on")
-    return Fold("", subjects, ())
+    return Fold(FINAL, (), subjects, ())
 
 
-def make_folds(subjects: Sequence[str], validation_subjects: int = 0, seed: int = 0) -> list[Fold]:
-    """One fold per subject. Validation subjects are drawn from the other subjects, reproducibly."""
+def dataset_of(subject: str) -> str:
+    """The dataset part of a subject id (``casme2/sub01`` -> ``casme2``)."""
+    return subject.split("/", 1)[0]
+
+
+def make_folds(
+    subjects: Sequence[str], validation_subjects: int = 0, seed: int = 0, protocol: str = "loso"
+) -> list[Fold]:
+    """The protocol's folds: one per subject (loso) or per dataset part (lodo), the test group held out
+    and everything else training. Validation subjects are drawn from the training subjects, reproducibly."""
     subjects = sorted(set(subjects))
-    if len(subjects) < 2:
-        raise ValueError(f"leave-one-subject-out needs at least 2 subjects, got {len(subjects)}")
+    if protocol == "loso":
+        groups = {subject: [subject] for subject in subjects}
+    elif protocol == "lodo":
+        groups = {}
+        for subject in subjects:
+            groups.setdefault(dataset_of(subject), []).append(subject)
+    else:
+        raise ValueError(f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
+    if len(groups) < 2:
+        what = "subjects" if protocol == "loso" else "dataset parts"
+        raise ValueError(f"{protocol} needs at least 2 {what}, got {len(groups)}")
     folds = []
-    for index, test_subject in enumerate(subjects):
-        others = [s for s in subjects if s != test_subject]
+    for index, (name, held_out) in enumerate(groups.items()):
+        others = [s for s in subjects if s not in held_out]
         if validation_subjects >= len(others):
-            raise ValueError(
-                f"validation_subjects={validation_subjects} leaves no training subject in fold {test_subject}"
-            )
+            raise ValueError(f"validation_subjects={validation_subjects} leaves no training subject in fold {name}")
         rng = np.random.default_rng([seed, index])
         validation = (
             tuple(sorted(rng.choice(others, size=validation_subjects, replace=False))) if validation_subjects else ()
         )
-        folds.append(Fold(test_subject, tuple(s for s in others if s not in validation), validation))
+        folds.append(Fold(name, tuple(held_out), tuple(s for s in others if s not in validation), validation))
     return folds
 
 
+def fold_names(subjects: Sequence[str], protocol: str) -> list[str]:
+    """The names of a protocol's folds over ``subjects`` (what the workflow's fold wildcard takes)."""
+    return sorted(set(subjects)) if protocol == "loso" else sorted({dataset_of(s) for s in subjects})
+
+
 def fold_by_name(samples: pd.DataFrame, name: str, settings: dict, skipped_subjects: Sequence[str] = ()) -> Fold:
-    """A LOSO fold by its test subject, or the final fold (``final``). The workflow makes a fold of every
-    indexed subject; one whose every clip preprocessing skipped (in ``skipped_subjects``) keeps its fold,
-    trained as it would be with clips, and predicts nothing."""
+    """A fold of the experiment's protocol by name (its test subject or dataset part), or the final fold
+    (``final``). The workflow makes a fold of every indexed subject (dataset); a fold whose test subject had
+    every clip skipped by preprocessing (in ``skipped_subjects``) keeps its fold, trained as it would be
+    with clips, and predicts nothing."""
     if name == FINAL:
         return final_fold(samples)
     training = settings["training"]
-    subjects = set(samples.subject) | ({name} & set(skipped_subjects))
-    for fold in make_folds(subjects, training["validation_subjects"], training["seed"]):
+    # The named fold's own skipped subjects only: the others take no part in any fold's draws.
+    held_out = {s for s in skipped_subjects if name in (s, dataset_of(s))}
+    subjects = set(samples.subject) | held_out
+    for fold in make_folds(subjects, training["validation_subjects"], training["seed"], training["protocol"]):
         if fold.name == name:
             return fold
-    raise ValueError(f"no fold {name!r}: subjects are {sorted(samples.subject.unique())}")
+    raise ValueError(f"no {training['protocol']} fold {name!r}: folds are {fold_names(subjects, training['protocol'])}")
 
 
 def usable_samples(samples: pd.DataFrame, report: pd.DataFrame) -> pd.DataFrame:
@@ -133,9 +160,9 @@ def config_hash(settings: dict) -> str:
 
 def task_classes(settings: dict) -> list[str]:
     """The task's classes, in label_index order."""
-    from .tasks import get_task
+    from .tasks import resolve_task
 
-    return list(get_task(settings["task"]["name"]).classes)
+    return list(resolve_task(settings["task"]).classes)
 
 
 def region_classes(classes: Sequence[str], mode: str) -> list[str]:
@@ -383,8 +410,7 @@ def train_spatial(
     names = region_classes(classes, model_settings["region_labels"])
     train = samples[samples.subject.isin(fold.train_subjects)].reset_index(drop=True)
     validation = samples[samples.subject.isin(fold.validation_subjects)].reset_index(drop=True)
-    if fold.test_subject in set(train.subject) | set(validation.subject):
-        raise AssertionError(f"fold {fold.name}: the test subject reached the training data")
+    fold.check(train, validation)
 
     spatial = training["spatial"]
     data = inputs.load_region(patch_files, train, region, representation)
@@ -457,7 +483,7 @@ def train_spatial(
         "stage": "spatial",
         "fold": fold.name,
         "region": region,
-        "test_subject": fold.test_subject,
+        "test_subjects": list(fold.test_subjects),
         "fit_sample_ids": sorted(train.sample_id),
         "class_weight_sample_ids": sorted(train.sample_id),
         "validation_sample_ids": sorted(validation.sample_id),
@@ -489,7 +515,7 @@ def export_features(
 ) -> int:
     """The 256-d spatial features of every frame of every clip (train and test) from this fold's models.
 
-    Layout: /clips/<sample_id>/<region> (F, 256) float32; attrs fold, test_subject, train_subjects,
+    Layout: /clips/<sample_id>/<region> (F, 256) float32; attrs fold, test_subjects, train_subjects,
     validation_subjects, model_files (JSON), config_hash. Returns the number of clips written.
     """
     import keras
@@ -501,7 +527,7 @@ def export_features(
     with h5py.File(out_path, "w") as h5:
         h5.attrs.update(
             fold=fold.name,
-            test_subject=fold.test_subject,
+            test_subjects=json.dumps(list(fold.test_subjects)),
             train_subjects=json.dumps(list(fold.train_subjects)),
             validation_subjects=json.dumps(list(fold.validation_subjects)),
             model_files=json.dumps(model_files),
@@ -572,9 +598,8 @@ def train_temporal(
     temporal = training["temporal"]
     train = samples[samples.subject.isin(fold.train_subjects)].reset_index(drop=True)
     validation = samples[samples.subject.isin(fold.validation_subjects)].reset_index(drop=True)
-    test = samples[samples.subject == fold.test_subject].reset_index(drop=True)
-    if fold.test_subject in set(train.subject) | set(validation.subject):
-        raise AssertionError(f"fold {fold.name}: the test subject reached the training data")
+    test = samples[samples.subject.isin(fold.test_subjects)].reset_index(drop=True)
+    fold.check(train, validation)
 
     train_tracks = load_sequences(features_path, train.sample_id)
     mean, std = inputs.normalisation(train_tracks)  # training split only
@@ -639,7 +664,7 @@ def train_temporal(
         {
             "stage": "temporal",
             "fold": fold.name,
-            "test_subject": fold.test_subject,
+            "test_subjects": list(fold.test_subjects),
             "fit_sample_ids": sorted(train.sample_id),
             "normalisation_sample_ids": sorted(train.sample_id),
             "class_weight_sample_ids": sorted(train.sample_id),

@@ -2,6 +2,7 @@
 import os
 import sys
 import time
+from argparse import Namespace
 from pathlib import Path
 
 # When this run started: the end-of-run summary tells metrics this run computed from older ones.
@@ -20,6 +21,8 @@ from localmer import inputs as localmer_inputs  # noqa: E402
 from localmer import preprocess as localmer_preprocess  # noqa: E402
 from localmer import regions as localmer_regions  # noqa: E402
 from localmer import stages as localmer_stages  # noqa: E402
+from localmer import tasks as localmer_tasks  # noqa: E402
+from localmer import training as localmer_training  # noqa: E402
 from localmer.methods import fold as localmer_method_fold  # noqa: E402
 from localmer.methods import inputs as localmer_method_inputs  # noqa: E402
 from localmer.methods import registry as localmer_methods  # noqa: E402
@@ -41,8 +44,22 @@ ENV_PREPROCESSING = "../../envs/preprocessing.yaml"
 ENV_TRAINING = "../../envs/training.yaml"
 ENV_REPORTING = "../../envs/reporting.yaml"
 REGIONS = list(localmer_regions.REGION_NAMES)
-# Every experiment's configuration (base config with its overrides merged, validated), built once.
+# Every experiment's configuration (base config with its overrides merged, validated), built once; an
+# experiment with training.repeats N > 1 adds its N repeats, experiments of their own named
+# <experiment>.seed<S> (localmer.config.repeats), and keeps only their pooled metrics.
 EXPERIMENTS = {name: localmer_config.experiment(config, name, base_dir=os.getcwd()) for name in config["experiments"]}
+REPEATS = {}
+for _name, _experiment in list(EXPERIMENTS.items()):
+    _repeats = localmer_config.repeats(_experiment, _name)
+    REPEATS[_name] = list(_repeats)
+    for _repeat in _repeats:
+        if _repeat in EXPERIMENTS:
+            raise localmer_config.ConfigError(
+                f"experiment {_repeat!r} is also a repeat of experiment {_name!r}: rename one of them"
+            )
+    EXPERIMENTS.update(_repeats)
+# The task of each experiment (a registered one, or a task table file).
+TASK_CLASSES = {name: list(localmer_tasks.resolve_task(e["task"]).classes) for name, e in EXPERIMENTS.items()}
 
 
 def experiment_config(name):
@@ -51,14 +68,14 @@ def experiment_config(name):
     return EXPERIMENTS[name]
 
 
-# Preprocessed files live in folders named by a stage key, a digest of the settings that stage depends
-# on (localmer.preprocess.stage_keys), so experiments share them and a patch-count change re-runs only
-# cropping. A stage key's jobs read the sample index of one experiment that has that key
-# (EXPERIMENT_OF_STAGE_KEY; all such experiments have the same samples and settings for that stage).
-# Experiments being run come first, in config order: one outside the run would leave changed frames
-# undetected (its index is a checkpoint the run never settles). Changing `run` can thus move a key to
-# another experiment's (identical) index, which re-runs preprocessing once.
+# Preprocessed files live in folders named by a stage key, a digest of the settings that stage depends on
+# (localmer.preprocess.stage_keys), so experiments share them and a patch-count change re-runs only
+# cropping. Preprocessing covers every annotated clip of the datasets, whatever the task (the clip table
+# of rule index_clips, named by localmer.preprocess.clips_key), so experiments of different tasks share
+# every preprocessed file. A stage key's settings are those of any experiment with that key
+# (EXPERIMENT_OF_STAGE_KEY; all have the same settings for that stage).
 STAGE_KEYS = {name: localmer_preprocess.stage_keys(experiment) for name, experiment in EXPERIMENTS.items()}
+CLIPS_KEYS = {name: localmer_preprocess.clips_key(experiment) for name, experiment in EXPERIMENTS.items()}
 # A peer method's cached per-clip inputs are a stage of their own, named by the method.
 for _name, _experiment in EXPERIMENTS.items():
     _method = localmer_methods.get_method(_experiment["method"])
@@ -67,9 +84,12 @@ for _name, _experiment in EXPERIMENTS.items():
             _method.name, _experiment["methods"][_method.name], STAGE_KEYS[_name][_method.source]
         )
 EXPERIMENT_OF_STAGE_KEY = {}
-for _name in sorted(EXPERIMENTS, key=lambda name: name not in config["run"]):
+for _name in EXPERIMENTS:
     for _stage_key in STAGE_KEYS[_name].values():
         EXPERIMENT_OF_STAGE_KEY.setdefault(_stage_key, _name)
+EXPERIMENT_OF_CLIPS_KEY = {}
+for _name, _clips_key in CLIPS_KEYS.items():
+    EXPERIMENT_OF_CLIPS_KEY.setdefault(_clips_key, _name)
 
 
 PEERS = localmer_methods.PEERS
@@ -81,8 +101,11 @@ wildcard_constraints:
     experiment=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     method="|".join(PEERS),
     stage_key=r"[0-9a-f]{10}",
+    clips_key=r"[0-9a-f]{10}",
     subject=r"[a-z][a-z0-9_]*/[^/]+",
-    fold=r"final|[a-z][a-z0-9_]*/[^/]+",  # final: the all-subjects models of a bundle
+    # A LOSO fold is its test subject, a LODO fold its dataset part; final: the all-subjects models of a
+    # bundle. A peer's folder under a LODO fold (casme2/ststnet) is not a LOSO fold.
+    fold=r"final|[a-z][a-z0-9_]*(?:/(?!(?:" + "|".join(PEERS) + r")(?:/|$))[^/]+)?",
     region="|".join(localmer_regions.REGION_NAMES),
     part=r"[A-Za-z0-9_]+",
 
@@ -103,6 +126,21 @@ def samples_of(experiment):
 
 def subjects_of(experiment):
     return sorted(samples_of(experiment).subject.unique())
+
+
+def folds_of(experiment):
+    """The experiment's folds by name: its test subjects (loso) or dataset parts (lodo)."""
+    return localmer_training.fold_names(subjects_of(experiment), experiment_config(experiment)["training"]["protocol"])
+
+
+def stage_clips(wildcards):
+    """The clip table (every annotated clip) a preprocessing job's stage key covers, once it exists
+    (checkpoint index_clips)."""
+    import pandas as pd
+
+    clips_key = CLIPS_KEYS[get_stage_experiment(wildcards)]
+    path = checkpoints.index_clips.get(clips_key=clips_key).output.clips
+    return pd.read_csv(path, sep="\t", keep_default_na=False)
 
 
 def preprocessed_file(experiment, stage, subject):
@@ -131,12 +169,15 @@ def experiment_setting(*keys):
     return setting
 
 
-def get_dataset_inputs(wildcards):
-    """The files an experiment's index reads; corpus paths resolve to the synthesize_corpus output."""
+def get_dataset_inputs(wildcards, task=True):
+    """The files an experiment's index reads (with ``task``, its ground truth and task table too); corpus
+    paths resolve to the synthesize_corpus output."""
     experiment = experiment_config(wildcards.experiment)
     paths = [d[k] for d in experiment["datasets"] for k in ("root", "annotations") if d.get(k)]
-    if experiment["task"].get("ground_truth"):
+    if task and experiment["task"].get("ground_truth"):
         paths.append(experiment["task"]["ground_truth"])
+    if task and localmer_tasks.is_task_table(experiment["task"]["name"]):
+        paths.append(experiment["task"]["name"])
     inputs = []
     for path in paths:
         target = CORPUS_DONE if SYNTHETIC["enabled"] and _under_synthetic(path) else path
@@ -151,7 +192,16 @@ def get_stage_experiment(wildcards):
 
 
 def get_stage_samples(wildcards):
-    return f"{RESULTS}/{get_stage_experiment(wildcards)}/samples.tsv"
+    return f"{PREPROCESS}/clips-{CLIPS_KEYS[get_stage_experiment(wildcards)]}.tsv"
+
+
+def get_clips_datasets(wildcards):
+    """The datasets a clip table reads (those of an experiment with that clips key)."""
+    return experiment_config(EXPERIMENT_OF_CLIPS_KEY[wildcards.clips_key])["datasets"]
+
+
+def get_clips_inputs(wildcards):
+    return get_dataset_inputs(Namespace(experiment=EXPERIMENT_OF_CLIPS_KEY[wildcards.clips_key]), task=False)
 
 
 def get_stage_preprocessing(wildcards):
@@ -170,7 +220,7 @@ def stage_preprocessing(stage):
 
 def get_subject_frames(wildcards):
     """Every frame file (or video) of a subject: touching one re-runs only that subject's preprocessing."""
-    samples = samples_of(get_stage_experiment(wildcards))
+    samples = stage_clips(wildcards)
     files = []
     for sample in samples[samples.subject == wildcards.subject].itertuples():
         if sample.frames:
@@ -199,7 +249,7 @@ def get_subject_flow(wildcards):
 def get_stage_aligned(wildcards):
     """Every subject's aligned faces (region sizes are measured over all of them)."""
     experiment = get_stage_experiment(wildcards)
-    return [preprocessed_file(experiment, "aligned", subject) for subject in subjects_of(experiment)]
+    return [preprocessed_file(experiment, "aligned", subject) for subject in sorted(set(stage_clips(wildcards).subject))]
 
 
 def get_region_sizes(wildcards):
@@ -287,22 +337,35 @@ def get_bundle_settings(wildcards):
 
 
 def get_fold_predictions(wildcards):
-    """The test predictions of every LOSO fold (one per subject)."""
-    return [f"{fold_folder(wildcards.experiment, s)}/predictions.tsv" for s in subjects_of(wildcards.experiment)]
+    """The test predictions of every fold (one per subject, or per dataset part), or of an experiment
+    with repeats, each repeat's pooled predictions."""
+    if REPEATS.get(wildcards.experiment, []):
+        return [f"{RESULTS}/{repeat}/predictions.tsv" for repeat in REPEATS.get(wildcards.experiment, [])]
+    return [f"{fold_folder(wildcards.experiment, f)}/predictions.tsv" for f in folds_of(wildcards.experiment)]
 
 
 def get_training_histories(wildcards):
     """Every fold's training histories by model kind: spatial and temporal for the seed's method, one per
-    fold for a deep peer."""
-    subjects = subjects_of(wildcards.experiment)
-    method = method_of(wildcards.experiment).name
+    fold for a deep peer; with repeats, the first repeat's."""
+    experiment = (REPEATS.get(wildcards.experiment, []) or [wildcards.experiment])[0]
+    folds = folds_of(experiment)
+    method = method_of(experiment).name
     if method != localmer_methods.LOCALMER:
-        return {method: [f"{fold_folder(wildcards.experiment, s)}/history.tsv" for s in subjects]}
-    folds = f"{RESULTS}/{wildcards.experiment}/folds"
+        return {method: [f"{fold_folder(experiment, f)}/history.tsv" for f in folds]}
+    folder = f"{RESULTS}/{experiment}/folds"
     return {
-        "spatial": [f"{folds}/{s}/spatial/{region}.history.tsv" for s in subjects for region in REGIONS],
-        "temporal": [f"{folds}/{s}/temporal.history.tsv" for s in subjects],
+        "spatial": [f"{folder}/{f}/spatial/{region}.history.tsv" for f in folds for region in REGIONS],
+        "temporal": [f"{folder}/{f}/temporal.history.tsv" for f in folds],
     }
+
+
+def get_repeat_seeds(wildcards):
+    """The training seeds of an experiment's repeats, in order ([] without repeats)."""
+    return [experiment_config(repeat)["training"]["seed"] for repeat in REPEATS.get(wildcards.experiment, [])]
+
+
+def get_task_classes(wildcards):
+    return TASK_CLASSES[wildcards.experiment]
 
 
 def get_method_input_source(wildcards):
@@ -346,6 +409,15 @@ def final_outputs():
         if method_of(name).deep:
             outputs.append(f"{RESULTS}/{name}/training_curves.png")
     return outputs + [f"{RESULTS}/ablation.tsv", f"{RESULTS}/comparison.tsv"]
+
+
+def run_protocol(experiment):
+    """How an experiment is evaluated, for the comparison table (localmer.comparison.run_protocol)."""
+    from localmer.comparison import run_protocol as describe
+
+    settings = experiment_config(experiment)
+    task = localmer_tasks.resolve_task(settings["task"]).name
+    return describe(task, settings["training"]["protocol"], settings["training"]["repeats"])
 
 
 def corpus_description():

@@ -1,4 +1,5 @@
-# Stage 8: pool every fold's test predictions, MEGC 2019 metrics, the ablation table.
+# Stage 8: pool every fold's test predictions, MEGC 2019 metrics, the ablation table. An experiment
+# with repeats pools its repeats' predictions instead: per seed, their mean and spread.
 
 
 rule evaluate:
@@ -26,6 +27,8 @@ rule evaluate:
     params:
         bootstrap=experiment_setting("evaluation", "bootstrap"),
         seed=experiment_setting("training", "seed"),
+        classes=get_task_classes,
+        repeat_seeds=get_repeat_seeds,
     log:
         "logs/{experiment}/evaluate.log",
     conda:
@@ -113,6 +116,7 @@ rule comparison_table:
         experiments=config["run"],
         methods=[EXPERIMENTS[name]["method"] for name in config["run"]],
         published=localmer_methods.published_figures(EXPERIMENTS[name]["method"] for name in config["run"]),
+        protocols=[run_protocol(name) for name in config["run"]],
         data=corpus_description(),
     log:
         "logs/comparison_table.log",

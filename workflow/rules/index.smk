@@ -23,3 +23,20 @@ checkpoint build_index:
         ENV_DATA
     script:
         "../scripts/build_index.py"
+
+
+# Every annotated clip of the datasets, unlabelled: what preprocessing covers, whatever task an
+# experiment picks among the clips (folders are named by localmer.preprocess.clips_key).
+checkpoint index_clips:
+    input:
+        get_clips_inputs,
+    output:
+        clips=f"{PREPROCESS}/clips-{{clips_key}}.tsv",
+    params:
+        datasets=get_clips_datasets,
+    log:
+        "logs/preprocess/index_clips-{clips_key}.log",
+    conda:
+        ENV_DATA
+    script:
+        "../scripts/index_clips.py"

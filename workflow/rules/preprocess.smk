@@ -99,6 +99,7 @@ rule landmark_report:
     # What training and evaluation read (which clips were skipped, and why): the landmark stage's alone, so
     # that a flow or QC change, which the preprocessing report below shows, does not retrain any model.
     input:
+        samples=f"{RESULTS}/{{experiment}}/samples.tsv",
         landmarks=get_experiment_landmarks,
     output:
         f"{RESULTS}/{{experiment}}/landmark_report.tsv",
@@ -113,6 +114,7 @@ rule landmark_report:
 rule preprocessing_report:
     input:
         unpack(get_preprocessing_outputs),
+        samples=f"{RESULTS}/{{experiment}}/samples.tsv",
     output:
         report(
             f"{RESULTS}/{{experiment}}/preprocessing_report.tsv",

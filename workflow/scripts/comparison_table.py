@@ -11,6 +11,7 @@ with runlog.to_file(snakemake.log[0]):
         dict(zip(snakemake.params.experiments, snakemake.params.methods, strict=True)),
         snakemake.params.data,
         snakemake.params.published,
+        dict(zip(snakemake.params.experiments, snakemake.params.protocols, strict=True)),
     )
     table.to_csv(snakemake.output.table, sep="\t", index=False)
     with open(snakemake.output.markdown, "w") as handle:

@@ -36,6 +36,7 @@ class CodedSheetLayout:
     emotions: frozenset[str]  # lower case; any other emotion is an error
     subject_id: Callable[[int], str]  # canonical subject id (the frame folder's name) from its number
     subject_example: str  # a subject as the sheet writes it, for messages
+    objective: str | None = None  # title of an objective-class column (SAMM's), read where the sheet has it
 
     @property
     def columns(self) -> list[str]:
@@ -70,6 +71,7 @@ def read_coded_sheet(layout: CodedSheetLayout, dataset: str, root: Path, sheet_p
         else:
             apex = _int_cell(apex_cell, file, row, layout.apex, problems)
         aus = _aus_cell(cells[AUS], notes)
+        objective = _objective_cell(cells.get(layout.objective), file, row, layout.objective, problems)
         if subject is None or not clip_name:
             continue
         clip = AnnotatedClip(
@@ -87,6 +89,7 @@ def read_coded_sheet(layout: CodedSheetLayout, dataset: str, root: Path, sheet_p
             row=row,
             file=file,
             notes=notes,
+            objective_class=objective,
         )
         _check_timing(clip, problems, layout.offset)
         clips.append(clip)
@@ -151,6 +154,17 @@ def _int_cell(value, file: str, row: int, column: str, problems: list[Problem]) 
     shown = "an empty cell" if value is None or (isinstance(value, float) and value != value) else repr(value)
     problems.append(Problem(file, row, column, f"expected a frame number, got {shown}"))
     return None
+
+
+def _objective_cell(value, file: str, row: int, column: str, problems: list[Problem]) -> str:
+    """An objective class cell (1-7, Davison et al. 2018) as text; empty when blank or the column is absent."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    text = f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value).strip()
+    if text not in {str(n) for n in range(1, 8)}:
+        problems.append(Problem(file, row, column, f"expected an objective class 1-7, got {value!r}"))
+        return ""
+    return text
 
 
 def _aus_cell(value, notes: list[str]) -> str:

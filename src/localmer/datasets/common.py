@@ -66,6 +66,7 @@ class AnnotatedClip:
     file: str = ""
     notes: list[str] = field(default_factory=list)
     fps: float | None = None  # per-clip frame rate (manifest); None: the dataset's
+    objective_class: str = ""  # SAMM's Objective Classes cell (1-7); empty where a kind has none
 
     @property
     def sample_id(self) -> str:

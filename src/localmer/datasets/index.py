@@ -9,6 +9,7 @@ The result is one sample table (``samples.tsv``) whose columns are ``SAMPLE_COLU
 - ``clip``        clip name as the ground truth writes it (SMIC zero-padded: ``s01_ne_01``)
 - ``label``, ``label_index``  task class and its index in the task's class list
 - ``emotion``     the dataset's own emotion (or SMIC folder label)
+- ``objective_class``  SAMM's Objective Classes cell (1-7, Davison et al. 2018); empty for other kinds
 - ``aus``         action units as coded (``4+L10``; empty where the dataset has none)
 - ``onset``, ``apex``, ``offset``  absolute frame numbers as the frame files are numbered (videos: 0-based)
 - ``apex_source`` where ``apex`` comes from (``APEX_SOURCES``): ``annotated``, the annotation's apex, a
@@ -61,6 +62,7 @@ SAMPLE_COLUMNS = [
     "label",
     "label_index",
     "emotion",
+    "objective_class",
     "aus",
     "onset",
     "apex",
@@ -125,16 +127,23 @@ class SampleIndex:
                 table.to_csv(partial, sep="\t", index=False)
 
 
-def build_index(datasets: list[dict], task: dict, base_dir: str | Path = ".") -> SampleIndex:
-    """Read every dataset, attach frames, map emotions to the task's classes, reconcile with its ground truth.
+def build_index(
+    datasets: list[dict], task: dict | None, base_dir: str | Path = ".", *, attach_frames: bool = True
+) -> SampleIndex:
+    """Read every dataset, attach frames, map the clips to the task's classes, reconcile with its ground truth.
 
-    ``task`` is the config's task block: ``name`` (a registered task), ``ground_truth`` and ``strict``.
+    ``task`` is the config's task block: ``name`` (a registered task) or ``table`` (a task table file),
+    ``ground_truth`` and ``strict``. None: every annotated clip, unlabelled (label empty, label_index
+    -1): the clips preprocessing covers, whatever task an experiment picks among them.
+    ``attach_frames`` False reads the annotations (sheets, folder names) only: no frame is listed
+    (``frames`` empty, ``n_frames`` 0), a clip without onset/offset (SMIC) keeps them empty
+    (``localmer index --sheets-only``).
     """
-    from ..tasks import get_task  # tasks import this package's readers; imported here, not at module load
+    from ..tasks import resolve_task  # tasks import this package's readers; imported here, not at module load
 
     base_dir = Path(base_dir)
-    definition = get_task(task["name"])
-    classes = definition.classes
+    definition = resolve_task(task, base_dir) if task is not None else None
+    classes = definition.classes if definition else ()
     rows, excluded = [], []
     for spec in datasets:
         kind = get_dataset_kind(spec["kind"])
@@ -144,23 +153,30 @@ def build_index(datasets: list[dict], task: dict, base_dir: str | Path = ".") ->
         problems: list[Problem] = []
         kept = 0
         for clip in clips:
-            label = definition.label(kind.name, clip.emotion)
-            if label is None:
-                excluded.append(
-                    excluded_row(
-                        spec["name"],
-                        clip.subject,
-                        clip.clip,
-                        clip.emotion,
-                        definition.exclusion_reason(kind.name, clip.emotion),
-                        clip.source,
+            label = ""
+            if definition is not None:
+                value = getattr(clip, definition.field_of(kind.name))
+                label = definition.label(kind.name, value)
+                if label is None:
+                    excluded.append(
+                        excluded_row(
+                            spec["name"],
+                            clip.subject,
+                            clip.clip,
+                            clip.emotion,
+                            definition.exclusion_reason(kind.name, value),
+                            clip.source,
+                        )
                     )
-                )
-                continue
-            frames = _attach_frames(clip, kind, problems)
-            if frames is None:
-                continue
-            apex_source = _resolve_apex(clip, frames["numbers"])
+                    continue
+            if attach_frames:
+                frames = _attach_frames(clip, kind, problems)
+                if frames is None:
+                    continue
+                apex_source = _resolve_apex(clip, frames["numbers"])
+            else:  # the sheets alone: frame counts and whole-clip defaults wait for the frames
+                frames = {"frames": "", "n_frames": 0}
+                apex_source = _resolve_apex(clip, None) if clip.onset is not None else ""
             rows.append(
                 {
                     "sample_id": clip.sample_id,
@@ -169,8 +185,9 @@ def build_index(datasets: list[dict], task: dict, base_dir: str | Path = ".") ->
                     "subject": f"{clip.dataset}/{clip.subject}",
                     "clip": clip.clip,
                     "label": label,
-                    "label_index": classes.index(label),
+                    "label_index": classes.index(label) if definition else -1,
                     "emotion": clip.emotion,
+                    "objective_class": clip.objective_class,
                     "aus": clip.aus,
                     "onset": clip.onset,
                     "apex": clip.apex,
@@ -191,7 +208,7 @@ def build_index(datasets: list[dict], task: dict, base_dir: str | Path = ".") ->
     samples = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
     excluded_table = pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS)
     reconciliation = pd.DataFrame(columns=RECONCILIATION_COLUMNS)
-    if task.get("ground_truth"):
+    if task is not None and task.get("ground_truth"):
         if definition.reconcile is None:
             raise ValueError(f"task {definition.name!r} has no ground truth to reconcile; remove task.ground_truth")
         samples, excluded_table, reconciliation = definition.reconcile(
@@ -254,9 +271,10 @@ def _attach_frames(clip: AnnotatedClip, kind: DatasetKind, problems: list[Proble
     return {"frames": "|".join(frames), "n_frames": len(numbers), "numbers": numbers}
 
 
-def _resolve_apex(clip: AnnotatedClip, numbers: list[int]) -> str:
+def _resolve_apex(clip: AnnotatedClip, numbers: list[int] | None) -> str:
     """The clip's apex_source. An apex that is missing or outside onset..offset is replaced by the middle
-    frame (a clamped one would be a guess), noted with the value that was not used."""
+    frame (a clamped one would be a guess), noted with the value that was not used. ``numbers``: the
+    frame numbers present (None: not listed, the sheets alone)."""
     middle = middle_apex(clip.onset, clip.offset)
     source = "middle"
     if clip.apex is None:
@@ -269,7 +287,7 @@ def _resolve_apex(clip: AnnotatedClip, numbers: list[int]) -> str:
         source = "annotated"
     if source == "middle":
         clip.apex = middle
-    if clip.apex not in numbers:
+    if numbers is not None and clip.apex not in numbers:
         clip.notes.append(f"apex frame {clip.apex} is not among the clip's frames")
     return source
 

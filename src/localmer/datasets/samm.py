@@ -7,7 +7,9 @@ Sheet quirks handled (see coded_sheet for the reader):
 - subjects are written as text '006', as the frame folders are named (a copy saved with the number
   format may hold the integer 6: read the same, noted);
 - emotions are capitalised ('Anger', 'Other'): matched in any case, written as the sheet has them;
-- single action units are stored as numbers (12), combinations as text (4+7): all become text, noted.
+- single action units are stored as numbers (12), combinations as text (4+7): all become text, noted;
+- the `Objective Classes` column (1-7, Davison et al. 2018) is read where the sheet has it (the
+  objective_classes task labels from it); a copy without the column reads with it empty.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ LAYOUT = CodedSheetLayout(
     emotions=EMOTIONS,
     subject_id=subject_id,
     subject_example="006",
+    objective="Objective Classes",
 )
 
 

@@ -56,9 +56,8 @@ def train_fold(
     method_settings = settings["methods"][name]
     train = samples[samples.subject.isin(fold.train_subjects)].reset_index(drop=True)
     validation = samples[samples.subject.isin(fold.validation_subjects)].reset_index(drop=True)
-    test = samples[samples.subject == fold.test_subject].reset_index(drop=True)
-    if fold.test_subject in set(train.subject) | set(validation.subject):
-        raise AssertionError(f"fold {fold.name}: the test subject reached the training data")
+    test = samples[samples.subject.isin(fold.test_subjects)].reset_index(drop=True)
+    fold.check(train, validation)
     if train.empty:
         raise ValueError(f"fold {fold.name}: no training clip")
 
@@ -92,7 +91,7 @@ def train_fold(
         "stage": "method",
         "method": name,
         "fold": fold.name,
-        "test_subject": fold.test_subject,
+        "test_subjects": list(fold.test_subjects),
         "fit_sample_ids": sorted(train.sample_id),
         "validation_sample_ids": sorted(validation.sample_id),
         "predicted_sample_ids": sorted(test.sample_id),
@@ -108,14 +107,14 @@ def train_fold(
 
 def fold_settings(experiment: dict) -> dict:
     """The part of an experiment's config a peer method's fold depends on: the method and its settings,
-    the folds (training seed and validation subjects), the task and the datasets. The seed's model and
-    training sections are not in it, so changing them does not refit the peers."""
+    the folds (training seed, protocol and validation subjects), the task and the datasets. The seed's
+    model and training sections are not in it, so changing them does not refit the peers."""
     name = experiment["method"]
     training = experiment["training"]
     return {
         "method": name,
         "methods": {name: experiment["methods"][name]},
-        "training": {key: training[key] for key in ("seed", "validation_subjects")},
+        "training": {key: training[key] for key in ("seed", "protocol", "validation_subjects")},
         "task": experiment["task"],
         "datasets": experiment["datasets"],
     }
