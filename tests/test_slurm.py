@@ -279,9 +279,9 @@ def test_the_workflow_runs_through_slurm_with_gpu_rules_asking_for_a_gpu(slurm_c
         if comment:
             by_rule.setdefault(comment.removeprefix("Comment=rule_").split("_wildcards")[0], []).append(job)
     # As many jobs per rule as the workflow's own plan of the whole run holds: each job submitted once,
-    # none run outside SLURM. The indexes are checkpoints, and a plan that reruns one cannot list the jobs
-    # that follow it, so two forced dry runs: the corpus and the indexes, then everything downstream.
-    upstream = {"synthesize_corpus", "build_index", "index_clips"}
+    # none run outside SLURM. The index is a checkpoint, and a plan that reruns it cannot list the jobs
+    # that follow it, so two forced dry runs: the corpus and the index, then everything downstream.
+    upstream = {"synthesize_corpus", "build_index"}
     plan = planned_jobs(tmp_path, config, "--forcerun", *sorted(set(rules()) - upstream))
     plan.update(
         {rule: n for rule, n in planned_jobs(tmp_path, config, "--forcerun", *upstream).items() if rule in upstream}

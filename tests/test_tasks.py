@@ -25,9 +25,7 @@ REAL_COUNTS = {
 
 
 def counts_of(samples: pd.DataFrame) -> dict:
-    return {
-        dataset: rows.label.value_counts().to_dict() for dataset, rows in samples.groupby("dataset", sort=True)
-    }
+    return {dataset: rows.label.value_counts().to_dict() for dataset, rows in samples.groupby("dataset", sort=True)}
 
 
 @pytest.mark.parametrize("name", sorted(REAL_COUNTS))

@@ -2,7 +2,6 @@
 import os
 import sys
 import time
-from argparse import Namespace
 from pathlib import Path
 
 # When this run started: the end-of-run summary tells metrics this run computed from older ones.
@@ -71,11 +70,13 @@ def experiment_config(name):
 # Preprocessed files live in folders named by a stage key, a digest of the settings that stage depends on
 # (localmer.preprocess.stage_keys), so experiments share them and a patch-count change re-runs only
 # cropping. Preprocessing covers every annotated clip of the datasets, whatever the task (the clip table
-# of rule index_clips, named by localmer.preprocess.clips_key), so experiments of different tasks share
-# every preprocessed file. A stage key's settings are those of any experiment with that key
-# (EXPERIMENT_OF_STAGE_KEY; all have the same settings for that stage).
+# clips.tsv that build_index writes beside each experiment's samples.tsv), so experiments of different
+# tasks share every preprocessed file. A stage key's jobs read the clip table of one experiment that has
+# that key (EXPERIMENT_OF_STAGE_KEY; all such experiments have the same clips and settings for that stage).
+# Experiments being run come first, in config order: one outside the run would leave changed frames
+# undetected (its index is a checkpoint the run never settles). Changing `run` can thus move a key to
+# another experiment's (identical) clip table, which re-runs preprocessing once.
 STAGE_KEYS = {name: localmer_preprocess.stage_keys(experiment) for name, experiment in EXPERIMENTS.items()}
-CLIPS_KEYS = {name: localmer_preprocess.clips_key(experiment) for name, experiment in EXPERIMENTS.items()}
 # A peer method's cached per-clip inputs are a stage of their own, named by the method.
 for _name, _experiment in EXPERIMENTS.items():
     _method = localmer_methods.get_method(_experiment["method"])
@@ -84,12 +85,9 @@ for _name, _experiment in EXPERIMENTS.items():
             _method.name, _experiment["methods"][_method.name], STAGE_KEYS[_name][_method.source]
         )
 EXPERIMENT_OF_STAGE_KEY = {}
-for _name in EXPERIMENTS:
+for _name in sorted(EXPERIMENTS, key=lambda name: name not in config["run"]):
     for _stage_key in STAGE_KEYS[_name].values():
         EXPERIMENT_OF_STAGE_KEY.setdefault(_stage_key, _name)
-EXPERIMENT_OF_CLIPS_KEY = {}
-for _name, _clips_key in CLIPS_KEYS.items():
-    EXPERIMENT_OF_CLIPS_KEY.setdefault(_clips_key, _name)
 
 
 PEERS = localmer_methods.PEERS
@@ -101,7 +99,6 @@ wildcard_constraints:
     experiment=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     method="|".join(PEERS),
     stage_key=r"[0-9a-f]{10}",
-    clips_key=r"[0-9a-f]{10}",
     subject=r"[a-z][a-z0-9_]*/[^/]+",
     # A LOSO fold is its test subject, a LODO fold its dataset part; final: the all-subjects models of a
     # bundle. A peer's folder under a LODO fold (casme2/ststnet) is not a LOSO fold.
@@ -135,11 +132,10 @@ def folds_of(experiment):
 
 def stage_clips(wildcards):
     """The clip table (every annotated clip) a preprocessing job's stage key covers, once it exists
-    (checkpoint index_clips)."""
+    (checkpoint build_index of the stage's experiment)."""
     import pandas as pd
 
-    clips_key = CLIPS_KEYS[get_stage_experiment(wildcards)]
-    path = checkpoints.index_clips.get(clips_key=clips_key).output.clips
+    path = checkpoints.build_index.get(experiment=get_stage_experiment(wildcards)).output.clips
     return pd.read_csv(path, sep="\t", keep_default_na=False)
 
 
@@ -169,14 +165,14 @@ def experiment_setting(*keys):
     return setting
 
 
-def get_dataset_inputs(wildcards, task=True):
-    """The files an experiment's index reads (with ``task``, its ground truth and task table too); corpus
-    paths resolve to the synthesize_corpus output."""
+def get_dataset_inputs(wildcards):
+    """The files an experiment's index reads (its datasets, ground truth and task table); corpus paths
+    resolve to the synthesize_corpus output."""
     experiment = experiment_config(wildcards.experiment)
     paths = [d[k] for d in experiment["datasets"] for k in ("root", "annotations") if d.get(k)]
-    if task and experiment["task"].get("ground_truth"):
+    if experiment["task"].get("ground_truth"):
         paths.append(experiment["task"]["ground_truth"])
-    if task and localmer_tasks.is_task_table(experiment["task"]["name"]):
+    if localmer_tasks.is_task_table(experiment["task"]["name"]):
         paths.append(experiment["task"]["name"])
     inputs = []
     for path in paths:
@@ -192,16 +188,8 @@ def get_stage_experiment(wildcards):
 
 
 def get_stage_samples(wildcards):
-    return f"{PREPROCESS}/clips-{CLIPS_KEYS[get_stage_experiment(wildcards)]}.tsv"
-
-
-def get_clips_datasets(wildcards):
-    """The datasets a clip table reads (those of an experiment with that clips key)."""
-    return experiment_config(EXPERIMENT_OF_CLIPS_KEY[wildcards.clips_key])["datasets"]
-
-
-def get_clips_inputs(wildcards):
-    return get_dataset_inputs(Namespace(experiment=EXPERIMENT_OF_CLIPS_KEY[wildcards.clips_key]), task=False)
+    """The clip table a preprocessing job reads: every annotated clip, whatever the task."""
+    return f"{RESULTS}/{get_stage_experiment(wildcards)}/clips.tsv"
 
 
 def get_stage_preprocessing(wildcards):

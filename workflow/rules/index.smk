@@ -1,4 +1,5 @@
-# Stage 1: dataset adapters -> one sample table per experiment.
+# Stage 1: dataset adapters -> one sample table per experiment (its task's clips), and the clip table of
+# every annotated clip, whatever the task: what preprocessing covers.
 
 
 checkpoint build_index:
@@ -6,6 +7,7 @@ checkpoint build_index:
         get_dataset_inputs,
     output:
         samples=f"{RESULTS}/{{experiment}}/samples.tsv",
+        clips=f"{RESULTS}/{{experiment}}/clips.tsv",
         excluded=f"{RESULTS}/{{experiment}}/excluded.tsv",
         reconciliation=f"{RESULTS}/{{experiment}}/reconciliation.tsv",
         summary=report(
@@ -24,19 +26,3 @@ checkpoint build_index:
     script:
         "../scripts/build_index.py"
 
-
-# Every annotated clip of the datasets, unlabelled: what preprocessing covers, whatever task an
-# experiment picks among the clips (folders are named by localmer.preprocess.clips_key).
-checkpoint index_clips:
-    input:
-        get_clips_inputs,
-    output:
-        clips=f"{PREPROCESS}/clips-{{clips_key}}.tsv",
-    params:
-        datasets=get_clips_datasets,
-    log:
-        "logs/preprocess/index_clips-{clips_key}.log",
-    conda:
-        ENV_DATA
-    script:
-        "../scripts/index_clips.py"

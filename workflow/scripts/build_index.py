@@ -3,10 +3,14 @@ import sys
 from pathlib import Path
 
 from localmer import datasets, runlog
+from localmer.atomic import atomic_output
 
 with runlog.to_file(snakemake.log[0]):
     index = datasets.build_index(snakemake.params.datasets, snakemake.params.task)
     index.write(Path(snakemake.output.samples).parent)
+    # Every annotated clip, whatever the task: what preprocessing covers (shared by every task).
+    with atomic_output(snakemake.output.clips) as partial:
+        datasets.build_index(snakemake.params.datasets, None).samples.to_csv(partial, sep="\t", index=False)
     differences = index.differences_line(snakemake.output.reconciliation)
     if differences:  # on the console too: the log above is a file
         print(f"localmer index {snakemake.wildcards.experiment}: task.strict is false: {differences}", file=sys.stderr)

@@ -132,7 +132,7 @@ def build_index(
 ) -> SampleIndex:
     """Read every dataset, attach frames, map the clips to the task's classes, reconcile with its ground truth.
 
-    ``task`` is the config's task block: ``name`` (a registered task) or ``table`` (a task table file),
+    ``task`` is the config's task block: ``name`` (a registered task, or the path of a task table file),
     ``ground_truth`` and ``strict``. None: every annotated clip, unlabelled (label empty, label_index
     -1): the clips preprocessing covers, whatever task an experiment picks among them.
     ``attach_frames`` False reads the annotations (sheets, folder names) only: no frame is listed
