@@ -151,7 +151,7 @@ def test_every_clip_is_preprocessed_with_a_qc_sheet_per_subject(small_run):
     assert len(sorted((results / "preprocess").glob("flow-*/*/*.h5"))) == 6
     assert not list((results / "preprocess").glob("flowpatches-*"))
     assert report.apex_source.isin(["annotated", "middle", "spotted"]).all() and report.apex.notna().all()
-    assert len(list((results / "full" / "qc").glob("*/*.png"))) == 6
+    assert len(list((results / "preprocess").glob("qc-*/*/*.png"))) == 6
 
 
 @pytest.mark.slow

@@ -77,8 +77,11 @@ def experiment_config(name):
 # undetected (its index is a checkpoint the run never settles). Changing `run` can thus move a key to
 # another experiment's (identical) clip table, which re-runs preprocessing once.
 STAGE_KEYS = {name: localmer_preprocess.stage_keys(experiment) for name, experiment in EXPERIMENTS.items()}
-# A peer method's cached per-clip inputs are a stage of their own, named by the method.
+# A QC sheet shows a subject's aligned faces, patch boxes and flow: it is keyed by those stages (as the flow
+# patches are), so experiments sharing them share their sheets. A peer method's cached per-clip inputs are a
+# stage of their own, named by the method.
 for _name, _experiment in EXPERIMENTS.items():
+    STAGE_KEYS[_name]["qc"] = STAGE_KEYS[_name]["flowpatches"]
     _method = localmer_methods.get_method(_experiment["method"])
     if _method.clip_input is not None:
         STAGE_KEYS[_name][_method.name] = localmer_method_inputs.input_key(
@@ -251,10 +254,8 @@ def get_region_sizes(wildcards):
 def get_qc_inputs(wildcards):
     """A QC sheet's inputs: the subject's aligned faces, patches (boxes) and flow (the onset->apex flow
     every sheet shows, so the default run computes the flow stage)."""
-    return {
-        stage: preprocessed_file(wildcards.experiment, stage, wildcards.subject)
-        for stage in ("aligned", "patches", "flow")
-    }
+    experiment = get_stage_experiment(wildcards)
+    return {stage: preprocessed_file(experiment, stage, wildcards.subject) for stage in ("aligned", "patches", "flow")}
 
 
 def get_experiment_patches(wildcards):
@@ -288,7 +289,7 @@ def get_preprocessing_outputs(wildcards):
         "landmarks": get_experiment_landmarks(wildcards),
         "flow": [preprocessed_file(wildcards.experiment, "flow", s) for s in subjects],
         "patches": get_experiment_patches(wildcards),
-        "qc": [f"{RESULTS}/{wildcards.experiment}/qc/{s}.png" for s in subjects],
+        "qc": [f"{PREPROCESS}/qc-{STAGE_KEYS[wildcards.experiment]['qc']}/{s}.png" for s in subjects],
     }
 
 

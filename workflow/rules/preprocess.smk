@@ -81,14 +81,14 @@ rule qc_subject:
         unpack(get_qc_inputs),
     output:
         report(
-            f"{RESULTS}/{{experiment}}/qc/{{subject}}.png",
+            f"{PREPROCESS}/qc-{{stage_key}}/{{subject}}.png",
             caption="../report/qc_subject.rst",
             category="Preprocessing QC",
-            subcategory="{experiment}",
-            labels={"experiment": "{experiment}", "subject": "{subject}"},
+            subcategory="preprocessing {stage_key}",
+            labels={"preprocessing": "{stage_key}", "subject": "{subject}"},
         ),
     log:
-        "logs/{experiment}/qc/{subject}.log",
+        "logs/preprocess/qc-{stage_key}/{subject}.log",
     conda:
         ENV_PREPROCESSING
     script:
