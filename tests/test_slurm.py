@@ -233,7 +233,7 @@ def test_the_workflow_runs_through_slurm_with_gpu_rules_asking_for_a_gpu(slurm_c
     config = small_config(tmp_path)
     cfg = yaml.safe_load(config.read_text())
     for part in cfg["synthetic"]["parts"].values():
-        part.update(subjects=1)
+        part.update(subjects=1, extra_clips_per_subject=0)  # preprocessing covers every clip: none extra here
     # Two parts of one subject each = 2 folds: every rule, fewest jobs (LOSO needs two subjects). SMIC-HS's
     # clips are left out of the index, and so the composite's ground truth, which lists them, is not checked.
     cfg["datasets"] = [dataset for dataset in cfg["datasets"] if dataset["kind"] != "smic"]

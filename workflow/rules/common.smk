@@ -71,11 +71,12 @@ def experiment_config(name):
 # (localmer.preprocess.stage_keys), so experiments share them and a patch-count change re-runs only
 # cropping. Preprocessing covers every annotated clip of the datasets, whatever the task (the clip table
 # clips.tsv that build_index writes beside each experiment's samples.tsv), so experiments of different
-# tasks share every preprocessed file. A stage key's jobs read the clip table of one experiment that has
-# that key (EXPERIMENT_OF_STAGE_KEY; all such experiments have the same clips and settings for that stage).
-# Experiments being run come first, in config order: one outside the run would leave changed frames
-# undetected (its index is a checkpoint the run never settles). Changing `run` can thus move a key to
-# another experiment's (identical) clip table, which re-runs preprocessing once.
+# tasks share every preprocessed file. A stage key's jobs take their subject's clips (as params) and frames
+# from the clip table of one experiment that has that key (EXPERIMENT_OF_STAGE_KEY; all such experiments
+# have the same clips and settings for that stage). Experiments being run come first, in config order:
+# one outside the run would leave changed frames undetected (its index is a checkpoint the run never
+# settles). Changing `run` can thus move a key to another experiment, whose clips are the same: nothing
+# reruns.
 STAGE_KEYS = {name: localmer_preprocess.stage_keys(experiment) for name, experiment in EXPERIMENTS.items()}
 # A QC sheet shows a subject's aligned faces, patch boxes and flow: it is keyed by those stages (as the flow
 # patches are), so experiments sharing them share their sheets. A peer method's cached per-clip inputs are a
@@ -190,9 +191,15 @@ def get_stage_experiment(wildcards):
     return EXPERIMENT_OF_STAGE_KEY[wildcards.stage_key]
 
 
-def get_stage_samples(wildcards):
-    """The clip table a preprocessing job reads: every annotated clip, whatever the task."""
-    return f"{RESULTS}/{get_stage_experiment(wildcards)}/clips.tsv"
+def get_subject_clips(wildcards):
+    """A params function: the subject's rows of the clip table (every annotated clip, whatever the task),
+    what a preprocessing job reads. Rows, not the table's path: experiments share the clip table's content,
+    so a job reruns when its subject's annotations change, never because another experiment's copy of the
+    table serves it."""
+    import json
+
+    clips = stage_clips(wildcards)
+    return json.loads(clips[clips.subject == wildcards.subject].to_json(orient="records"))
 
 
 def get_stage_preprocessing(wildcards):
