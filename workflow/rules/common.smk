@@ -71,12 +71,11 @@ def experiment_config(name):
 # (localmer.preprocess.stage_keys), so experiments share them and a patch-count change re-runs only
 # cropping. Preprocessing covers every annotated clip of the datasets, whatever the task (the clip table
 # clips.tsv that build_index writes beside each experiment's samples.tsv), so experiments of different
-# tasks share every preprocessed file. A stage key's jobs take their subject's clips (as params) and frames
-# from the clip table of one experiment that has that key (EXPERIMENT_OF_STAGE_KEY; all such experiments
-# have the same clips and settings for that stage). Experiments being run come first, in config order:
-# one outside the run would leave changed frames undetected (its index is a checkpoint the run never
-# settles). Changing `run` can thus move a key to another experiment, whose clips are the same: nothing
-# reruns.
+# tasks share every preprocessed file. A stage key's jobs read the clip table of one experiment that has
+# that key, the first in config order (EXPERIMENT_OF_STAGE_KEY; all such experiments have the same clips
+# and settings for that stage), whatever `run` holds, so that running other experiments reruns nothing.
+# Rule all asks for those clip tables (stage_clip_tables): each is a checkpoint, and one the run did not
+# settle would leave a changed frame undetected.
 STAGE_KEYS = {name: localmer_preprocess.stage_keys(experiment) for name, experiment in EXPERIMENTS.items()}
 # A QC sheet shows a subject's aligned faces, patch boxes and flow: it is keyed by those stages (as the flow
 # patches are), so experiments sharing them share their sheets. A peer method's cached per-clip inputs are a
@@ -89,7 +88,7 @@ for _name, _experiment in EXPERIMENTS.items():
             _method.name, _experiment["methods"][_method.name], STAGE_KEYS[_name][_method.source]
         )
 EXPERIMENT_OF_STAGE_KEY = {}
-for _name in sorted(EXPERIMENTS, key=lambda name: name not in config["run"]):
+for _name in EXPERIMENTS:
     for _stage_key in STAGE_KEYS[_name].values():
         EXPERIMENT_OF_STAGE_KEY.setdefault(_stage_key, _name)
 
@@ -191,15 +190,9 @@ def get_stage_experiment(wildcards):
     return EXPERIMENT_OF_STAGE_KEY[wildcards.stage_key]
 
 
-def get_subject_clips(wildcards):
-    """A params function: the subject's rows of the clip table (every annotated clip, whatever the task),
-    what a preprocessing job reads. Rows, not the table's path: experiments share the clip table's content,
-    so a job reruns when its subject's annotations change, never because another experiment's copy of the
-    table serves it."""
-    import json
-
-    clips = stage_clips(wildcards)
-    return json.loads(clips[clips.subject == wildcards.subject].to_json(orient="records"))
+def get_stage_samples(wildcards):
+    """The clip table a preprocessing job reads: every annotated clip, whatever the task."""
+    return f"{RESULTS}/{get_stage_experiment(wildcards)}/clips.tsv"
 
 
 def get_stage_preprocessing(wildcards):
@@ -404,7 +397,13 @@ def final_outputs():
         outputs += [f"{RESULTS}/{name}/{table}" for table in tables]
         if method_of(name).deep:
             outputs.append(f"{RESULTS}/{name}/training_curves.png")
-    return outputs + [f"{RESULTS}/ablation.tsv", f"{RESULTS}/comparison.tsv"]
+    return outputs + stage_clip_tables() + [f"{RESULTS}/ablation.tsv", f"{RESULTS}/comparison.tsv"]
+
+
+def stage_clip_tables():
+    """The clip tables the run's preprocessing reads (EXPERIMENT_OF_STAGE_KEY)."""
+    keys = {key for name in config["run"] for repeat in REPEATS[name] or [name] for key in STAGE_KEYS[repeat].values()}
+    return sorted({f"{RESULTS}/{EXPERIMENT_OF_STAGE_KEY[key]}/clips.tsv" for key in keys})
 
 
 def run_protocol(experiment):

@@ -4,12 +4,12 @@
 
 rule compute_flow:
     input:
+        samples=get_stage_samples,
         frames=get_subject_frames,  # an apex the frame selection dropped is read from the frames
         aligned=get_subject_aligned,
     output:
         f"{PREPROCESS}/flow-{{stage_key}}/{{subject}}.h5",
     params:
-        clips=get_subject_clips,
         preprocessing=stage_preprocessing("flow"),
     log:
         "logs/preprocess/flow-{stage_key}/{subject}.log",

@@ -4,11 +4,11 @@
 
 rule detect_landmarks:
     input:
+        samples=get_stage_samples,
         frames=get_subject_frames,
     output:
         f"{PREPROCESS}/landmarks-{{stage_key}}/{{subject}}.h5",
     params:
-        clips=get_subject_clips,
         preprocessing=stage_preprocessing("landmarks"),
     log:
         "logs/preprocess/landmarks-{stage_key}/{subject}.log",
@@ -22,12 +22,12 @@ rule detect_landmarks:
 
 rule align_faces:
     input:
+        samples=get_stage_samples,
         frames=get_subject_frames,
         landmarks=get_subject_landmarks,
     output:
         f"{PREPROCESS}/aligned-{{stage_key}}/{{subject}}.h5",
     params:
-        clips=get_subject_clips,
         preprocessing=stage_preprocessing("aligned"),
     log:
         "logs/preprocess/aligned-{stage_key}/{subject}.log",
@@ -43,6 +43,7 @@ rule align_faces:
 
 rule measure_regions:
     input:
+        samples=get_stage_samples,
         aligned=get_stage_aligned,
     output:
         f"{PREPROCESS}/patches-{{stage_key}}/region_sizes.json",
@@ -58,12 +59,12 @@ rule measure_regions:
 
 rule crop_regions:
     input:
+        samples=get_stage_samples,
         aligned=get_subject_aligned,
         sizes=get_region_sizes,
     output:
         f"{PREPROCESS}/patches-{{stage_key}}/{{subject}}.h5",
     params:
-        clips=get_subject_clips,
         preprocessing=stage_preprocessing("patches"),
     log:
         "logs/preprocess/patches-{stage_key}/{subject}.log",

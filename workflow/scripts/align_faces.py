@@ -1,10 +1,10 @@
 # Rule align_faces: all logic is in localmer.preprocess.
 import pandas as pd
 
-from localmer import datasets, preprocess, runlog
+from localmer import preprocess, runlog
 
 with runlog.to_file(snakemake.log[0]):
-    samples = pd.DataFrame(snakemake.params.clips, columns=datasets.SAMPLE_COLUMNS)  # the subject's clips
+    samples = pd.read_csv(snakemake.input.samples, sep="\t", keep_default_na=False)
     preprocess.align_subject(
         samples,
         snakemake.wildcards.subject,
