@@ -281,15 +281,21 @@ def repeats(experiment: dict, name: str) -> dict[str, dict]:
     return runs
 
 
+def read_yaml(path: str | Path, what: str, error: type[Exception]) -> Any:
+    """A YAML file's content; a missing or unparsable file raises ``error`` naming ``what`` and the path."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{what} {str(path)!r} does not exist") from None
+    except yaml.YAMLError as err:
+        raise error(f"{what} {str(path)!r} is not valid YAML: {err}") from None
+
+
 def load(path: str | Path, *, base_dir: str | Path | None = None, check_paths: bool = True) -> dict:
     """Read a YAML config file and validate it; relative paths start at ``base_dir`` (default: cwd)."""
     path = Path(path)
-    try:
-        cfg = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    cfg = read_yaml(path, "config file", ConfigError)
     if not isinstance(cfg, dict):
         raise ConfigError(f"config file {str(path)!r}: expected a mapping of keys, got {type(cfg).__name__}")
     return validate(cfg, base_dir=base_dir if base_dir is not None else Path.cwd(), check_paths=check_paths)

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 # (samples, excluded, dataset specs, ground-truth file, *, strict, gt_path as configured)
 #   -> (samples kept, excluded with the dropped ones added, reconciliation report)
@@ -87,16 +86,12 @@ def load_task_table(path: str | Path) -> Task:
     Raises TaskTableError naming the file and field: unknown keys, a kind that is not registered, a
     value the kind's annotations never take, a class nothing maps to.
     """
+    from ..config import read_yaml
     from ..datasets.registry import DATASET_KINDS
 
     path = Path(path)
     where = f"task table {str(path)!r}"
-    try:
-        table = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise TaskTableError(f"{where} does not exist") from None
-    except yaml.YAMLError as err:
-        raise TaskTableError(f"{where} is not valid YAML: {err}") from None
+    table = read_yaml(path, "task table", TaskTableError)
     if not isinstance(table, dict):
         raise TaskTableError(f"{where}: expected a mapping with name, classes and mapping")
     unknown = sorted(set(table) - {"name", "description", "classes", "label_field", "mapping"})
