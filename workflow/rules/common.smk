@@ -57,6 +57,7 @@ for _name, _experiment in list(EXPERIMENTS.items()):
                 f"experiment {_repeat!r} is also a repeat of experiment {_name!r}: rename one of them"
             )
     EXPERIMENTS.update(_repeats)
+    REPEATS.update(dict.fromkeys(_repeats, []))  # a repeat has none of its own
 # The task of each experiment (a registered one, or a task table file).
 TASK_CLASSES = {name: list(localmer_tasks.resolve_task(e["task"]).classes) for name, e in EXPERIMENTS.items()}
 
@@ -328,15 +329,15 @@ def get_bundle_settings(wildcards):
 def get_fold_predictions(wildcards):
     """The test predictions of every fold (one per subject, or per dataset part), or of an experiment
     with repeats, each repeat's pooled predictions."""
-    if REPEATS.get(wildcards.experiment, []):
-        return [f"{RESULTS}/{repeat}/predictions.tsv" for repeat in REPEATS.get(wildcards.experiment, [])]
+    if REPEATS[wildcards.experiment]:
+        return [f"{RESULTS}/{repeat}/predictions.tsv" for repeat in REPEATS[wildcards.experiment]]
     return [f"{fold_folder(wildcards.experiment, f)}/predictions.tsv" for f in folds_of(wildcards.experiment)]
 
 
 def get_training_histories(wildcards):
     """Every fold's training histories by model kind: spatial and temporal for the seed's method, one per
     fold for a deep peer; with repeats, the first repeat's."""
-    experiment = (REPEATS.get(wildcards.experiment, []) or [wildcards.experiment])[0]
+    experiment = (REPEATS[wildcards.experiment] or [wildcards.experiment])[0]
     folds = folds_of(experiment)
     method = method_of(experiment).name
     if method != localmer_methods.LOCALMER:
@@ -350,7 +351,7 @@ def get_training_histories(wildcards):
 
 def get_repeat_seeds(wildcards):
     """The training seeds of an experiment's repeats, in order ([] without repeats)."""
-    return [experiment_config(repeat)["training"]["seed"] for repeat in REPEATS.get(wildcards.experiment, [])]
+    return [experiment_config(repeat)["training"]["seed"] for repeat in REPEATS[wildcards.experiment]]
 
 
 def get_task_classes(wildcards):
