@@ -291,3 +291,18 @@ def test_repeats_of_an_experiment_are_experiments_with_their_seeds():
     assert [run["training"]["seed"] for run in runs.values()] == [2019, 2020, 2021]
     assert all(run["training"]["repeats"] == 1 for run in runs.values())
     assert config.repeats(config.experiment(cfg, "full", check_paths=False), "full") == {}
+
+
+def test_localmer_metrics_scores_the_classes_of_the_task_it_is_given(tmp_path, capsys):
+    rows = [
+        {"sample_id": f"casme2/s{i}/c{j}", "dataset": "casme2", "subject": f"casme2/s{i}", "true": c, "predicted": c}
+        for i in range(3)
+        for j, c in enumerate(["happiness", "disgust", "others"])
+    ]
+    path = tmp_path / "predictions.tsv"
+    pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
+    assert cli.main(["metrics", str(path), "--task", "casme2_5class", "--bootstrap", "10"]) == 0
+    assert "| FULL | 9 | 1.0000 | 1.0000 |" in capsys.readouterr().out
+    # The control: the default task (megc2019) has no class 'happiness'.
+    assert cli.main(["metrics", str(path), "--bootstrap", "10"]) == 2
+    assert "unknown label 'happiness'" in capsys.readouterr().err
