@@ -18,6 +18,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .yamlfile import read_yaml
+
 # Keys that describe the experiment set itself; an experiment's overrides may not contain them.
 EXPERIMENT_SET_KEYS = ("experiments", "run")
 
@@ -279,17 +281,6 @@ def repeats(experiment: dict, name: str) -> dict[str, dict]:
         for seed in range(training["seed"], training["seed"] + training["repeats"]):
             runs[f"{name}.seed{seed}"] = {**experiment, "training": {**training, "seed": seed, "repeats": 1}}
     return runs
-
-
-def read_yaml(path: str | Path, what: str, error: type[Exception]) -> Any:
-    """A YAML file's content; a missing or unparsable file raises ``error`` naming ``what`` and the path."""
-    path = Path(path)
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise error(f"{what} {str(path)!r} does not exist") from None
-    except yaml.YAMLError as err:
-        raise error(f"{what} {str(path)!r} is not valid YAML: {err}") from None
 
 
 def load(path: str | Path, *, base_dir: str | Path | None = None, check_paths: bool = True) -> dict:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..yamlfile import read_yaml
+
 # (samples, excluded, dataset specs, ground-truth file, *, strict, gt_path as configured)
 #   -> (samples kept, excluded with the dropped ones added, reconciliation report)
 Reconcile = Callable[..., tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]
@@ -86,7 +88,6 @@ def load_task_table(path: str | Path) -> Task:
     Raises TaskTableError naming the file and field: unknown keys, a kind that is not registered, a
     value the kind's annotations never take, a class nothing maps to.
     """
-    from ..config import read_yaml
     from ..datasets.registry import DATASET_KINDS
 
     path = Path(path)
