@@ -23,7 +23,7 @@ import pandas as pd
 import yaml
 from flow_benchmark import REPO, commit, machine
 
-from localmer import preprocess, regions
+from localmer import preprocess
 from localmer.methods.inputs import input_key
 from localmer.methods.method import LOCALMER
 from localmer.methods.registry import get_method
@@ -61,8 +61,7 @@ def stage_times(run_dir: Path) -> dict[str, dict[str, float]]:
                 if match and keys[name].get(match["stage"]) == match["key"]:
                     times[name][match["stage"]] += job_seconds(path)
         elif parts[0] in times:
-            rule = re.sub(r"_(" + "|".join(regions.REGION_NAMES) + r")$", "", path.stem)
-            times[parts[0]][rule] += job_seconds(path)
+            times[parts[0]][path.stem] += job_seconds(path)
     return {name: dict(stages) for name, stages in times.items()}
 
 

@@ -221,12 +221,17 @@ def tiny_fold(tiny_preprocessed, tmp_path_factory) -> dict:
     region_labels = labels.region_labels(samples, labels.load_au_regions(REPO / "config" / "au_regions.yaml"))
     fold = training.make_folds(sorted(samples.subject.unique()))[-1]
     patch_files = tiny_preprocessed["patch_files"]
-    models = {}
-    for region in REGION_NAMES:
-        paths = {key: str(out / f"{region}.{key}") for key in ("history", "provenance")}
-        paths.update(model=str(out / f"{region}.keras"), checkpoints=str(out / "checkpoints" / region))
-        training.train_spatial(samples, region_labels, patch_files, fold, region, settings, CLASSES, paths)
-        models[region] = paths["model"]
+    spatial = {
+        region: {
+            "history": str(out / f"{region}.history"),
+            "provenance": str(out / f"{region}.provenance"),
+            "model": str(out / f"{region}.keras"),
+            "checkpoints": str(out / "checkpoints" / region),
+        }
+        for region in REGION_NAMES
+    }
+    training.train_spatial_regions(samples, region_labels, patch_files, fold, settings, CLASSES, spatial)
+    models = {region: paths["model"] for region, paths in spatial.items()}
     features = out / "features.h5"
     training.export_features(samples, patch_files, fold, models, settings, features, "abc123")
     temporal = {key: str(out / f"temporal.{key}") for key in ("history", "provenance", "predictions")}

@@ -47,6 +47,35 @@ def test_ffmpeg_messages_only_with_verbose_and_localmer_errors_always(tmp_path):
     assert verbose.returncode == 1 and "moov atom not found" in verbose.stderr and "Traceback" in verbose.stderr
 
 
+def test_tensorflows_load_notices_are_dropped_and_its_errors_pass(tmp_path):
+    """What a TensorFlow prints from C++ while it loads (before absl's log is set up, so whatever
+    TF_CPP_MIN_LOG_LEVEL says): its INFO/WARNING lines and absl's note go, an ERROR line and Python's own
+    stderr stay. A stand-in package writes them to file descriptor 2 as the real one does (which prints
+    its notice only on some CPUs). Control: --verbose's setting keeps every line."""
+    package = tmp_path / "tensorflow"
+    package.mkdir()
+    lines = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796193132.410404    5522 port.cc:153] oneDNN custom operations are on.",
+        "W0000 00:00:1796193132.410404    5522 cpu_feature_guard.cc:1] a warning",
+        "E0000 00:00:1796193132.410404    5522 some.cc:1] a real error",
+    ]
+    (package / "__init__.py").write_text(
+        f"import os, sys\nos.write(2, {repr(chr(10).join(lines) + chr(10))}.encode())\n"
+        "print('from python', file=sys.stderr)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "src")])}
+
+    def stderr_of(verbose: bool) -> list[str]:
+        code = f"from localmer import runlog; runlog.quiet_libraries({verbose}); import tensorflow"
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stderr.splitlines()
+
+    assert stderr_of(False) == [lines[3], "from python"]
+    assert stderr_of(True) == [*lines, "from python"]
+
+
 def index_config(real_layout, tmp_path, **task) -> str:
     cfg = {
         "synthetic": {"enabled": False},

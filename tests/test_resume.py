@@ -249,6 +249,72 @@ def test_training_repeats_exactly_with_its_seed_and_over_a_broken_checkpoint(
     assert not same_weights(repeated_randomness, first)
 
 
+def test_a_folds_regions_in_one_job_train_each_regions_own_model_and_resume_region_by_region(
+    tiny_preprocessed, job_inputs, tmp_path, monkeypatch, caplog
+):
+    """Rule train_spatial trains a fold's regions in one process (training.train_spatial_regions): each
+    region's model is the one it trains alone. A job interrupted in its second region, whose outputs the
+    workflow then removes, resumes the first at its last checkpoint (not from epoch 1) and ends with the
+    uninterrupted weights; its checkpoints go once every region is written. Control: without the kept
+    checkpoint (the first region's folder removed), the first region trains again from epoch 1."""
+    tfsetup.configure_tensorflow(1, SEED)
+    samples = job_inputs["samples"]
+    fold = training.make_folds(samples.subject)[0]
+    cfg = settings(tiny_preprocessed)
+    cfg["training"]["spatial"]["epochs"] = 2
+    first, second = REGION_NAMES[0], "mouth"
+    fit = (samples, job_inputs["region_labels"], tiny_preprocessed["patch_files"], fold)
+
+    def outs(folder: Path) -> dict:
+        return {
+            region: {
+                "model": str(folder / f"{region}.keras"),
+                "history": str(folder / f"{region}.history"),
+                "provenance": str(folder / f"{region}.provenance"),
+                "checkpoints": str(folder / "checkpoints" / region),
+            }
+            for region in (first, second)
+        }
+
+    alone = outs(tmp_path / "alone")
+    for region in (second, first):  # each on its own, the other order
+        training.train_spatial(*fit, region, cfg, CLASSES, alone[region])
+
+    job = outs(tmp_path / "job")
+    train_spatial = training.train_spatial
+
+    def interrupted_in_the_second_region(*args, **kwargs):
+        if args[4] == second:
+            raise KeyboardInterrupt
+        return train_spatial(*args, **kwargs)
+
+    with monkeypatch.context() as interrupt:
+        interrupt.setattr(training, "train_spatial", interrupted_in_the_second_region)
+        with pytest.raises(KeyboardInterrupt):
+            training.train_spatial_regions(*fit, cfg, CLASSES, job)
+    for key in ("model", "history", "provenance"):  # what Snakemake does to an interrupted job's outputs
+        Path(job[first][key]).unlink()
+    assert Path(job[first]["checkpoints"], "epoch-2").is_dir()
+    with caplog.at_level(logging.INFO, logger="localmer.training"):
+        training.train_spatial_regions(*fit, cfg, CLASSES, job)
+    assert f"fold {fold.name} spatial {first}: resuming after epoch 2" in caplog.text
+    for region in (first, second):
+        assert same_weights(weights_of(job[region]["model"]), weights_of(alone[region]["model"])), region
+        assert Path(job[region]["history"]).read_text() == Path(alone[region]["history"]).read_text()
+        assert not Path(job[region]["checkpoints"]).exists()
+
+    control = outs(tmp_path / "control")
+    with monkeypatch.context() as interrupt:
+        interrupt.setattr(training, "train_spatial", interrupted_in_the_second_region)
+        with pytest.raises(KeyboardInterrupt):
+            training.train_spatial_regions(*fit, cfg, CLASSES, control)
+    shutil.rmtree(control[first]["checkpoints"])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="localmer.training"):
+        training.train_spatial_regions(*fit, cfg, CLASSES, control)
+    assert f"fold {fold.name} spatial {first}: resuming" not in caplog.text
+
+
 def test_each_epoch_has_its_own_order_from_the_seed():
     """The order of an epoch is a permutation fixed by (seed, epoch), and batches follow it."""
     orders = [training.epoch_randomness(SEED, epoch).permutation(10) for epoch in (0, 1, 0)]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.util
 import logging
 import os
+import re
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,6 +35,52 @@ class _DropMessages(logging.Filter):
 # Predicting with six models, one after another, is what tf.function's retracing warning is about.
 _TENSORFLOW_NOTICES = _DropMessages("triggered tf.function retracing")
 
+# What TensorFlow's C++ code prints while it loads, before absl's log is set up, whatever
+# TF_CPP_MIN_LOG_LEVEL says (on CPUs with AVX-512: "oneDNN custom operations are on"): INFO and WARNING
+# lines, and absl's note that they go to stderr. ERROR and FATAL lines, and anything else, pass.
+_LOAD_NOTICE = re.compile(r"(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d\d)")
+
+
+class _QuietLoad(importlib.abc.Loader):
+    """A loader that runs another with file descriptor 2 captured, then passes on what is not a notice."""
+
+    def __init__(self, loader: importlib.abc.Loader):
+        self.loader = loader
+
+    def __getattr__(self, name: str):  # the wrapped loader's resource readers and the like
+        return getattr(self.loader, name)
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                self.loader.exec_module(module)
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                captured.seek(0)
+                lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+                sys.stderr.write("".join(line for line in lines if not _LOAD_NOTICE.match(line)))
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Finds tensorflow, the first time it is imported, with a loader that drops its load notices."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once; and the search below does not come back here
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoad(spec.loader)
+        return spec
+
 
 def quiet_libraries(verbose: bool = False) -> None:
     """Keep the libraries' notices about themselves out of the console and the logs; with ``verbose``,
@@ -43,18 +93,26 @@ def quiet_libraries(verbose: bool = False) -> None:
       given arrays). A TensorFlow failure still raises, and the exception's message is shown.
     - ffmpeg's messages through OpenCV (OPENCV_FFMPEG_LOGLEVEL=8, fatal only): "moov atom not found" comes
       before localmer's own error for an unreadable video, which names the file.
+    - What TensorFlow prints while it loads, before that log is set up (on CPUs with AVX-512, oneDNN's
+      notice), which no variable silences: the first ``import tensorflow`` runs with stderr captured,
+      and only its INFO and WARNING lines are dropped (``_LOAD_NOTICE``).
     - tf.function's retracing warning (predicting with six models in one process traces six predict
       functions, as it must): that message only. (Keras's "shuffle is ignored" warning has no cause
       left: training passes each epoch's own order and ``shuffle=False``.)
     """
     tensorflow_logger = logging.getLogger("tensorflow")
+    quiet_import = [finder for finder in sys.meta_path if isinstance(finder, _QuietTensorFlowImport)]
     if verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
         tensorflow_logger.removeFilter(_TENSORFLOW_NOTICES)
+        for finder in quiet_import:
+            sys.meta_path.remove(finder)
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
     tensorflow_logger.addFilter(_TENSORFLOW_NOTICES)
+    if "tensorflow" not in sys.modules and not quiet_import:
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -392,12 +392,14 @@ def train_spatial(
     settings: dict,
     classes: Sequence[str],
     out: dict[str, str],
+    *,
+    keep_checkpoints: bool = False,
 ) -> dict:
     """Train the spatial model of one region on the fold's training subjects.
 
     ``out`` holds paths: model (.keras), history (TSV), provenance (JSON), checkpoints (a folder kept
     outside the workflow's declared outputs so that a rerun after SIGTERM or Ctrl-C resumes from it,
-    ``fit_epochs``).
+    ``fit_epochs``; removed once the outputs are written, unless ``keep_checkpoints``).
     """
     import keras
     import tensorflow as tf
@@ -496,8 +498,38 @@ def train_spatial(
         "localmer_version": __version__,
     }
     write_json(out["provenance"], provenance)
-    remove_checkpoints(out["checkpoints"])
+    if not keep_checkpoints:
+        remove_checkpoints(out["checkpoints"])
     return provenance
+
+
+def train_spatial_regions(
+    samples: pd.DataFrame,
+    region_labels: pd.DataFrame,
+    patch_files: dict[str, str],
+    fold: Fold,
+    settings: dict,
+    classes: Sequence[str],
+    out_of_region: Mapping[str, dict[str, str]],
+) -> dict[str, dict]:
+    """The spatial models of a fold's regions (the keys of ``out_of_region``, each region's ``out`` of
+    ``train_spatial``), one after another in this process: a job trains a fold, and pays its fixed cost
+    (interpreter, TensorFlow, data set-up) once, not per region. Each region's model is the one
+    ``train_spatial`` alone gives: its graph starts empty and its randomness restarts from the seed.
+    Every region's last checkpoint stays until all are written, so that a job interrupted in its fourth
+    region resumes the first three at their last epoch (their outputs are gone: the workflow removes
+    an interrupted job's outputs) instead of training them again."""
+    import keras
+
+    provenances = {}
+    for region, out in out_of_region.items():
+        keras.backend.clear_session()  # layer names and traced graphs as in a process of its own
+        provenances[region] = train_spatial(
+            samples, region_labels, patch_files, fold, region, settings, classes, out, keep_checkpoints=True
+        )
+    for out in out_of_region.values():
+        remove_checkpoints(out["checkpoints"])
+    return provenances
 
 
 # --------------------------------------------------------------------------------------------- features

@@ -22,6 +22,8 @@ rule region_labels:
         "../scripts/region_labels.py"
 
 
+# A fold's six regions in one job: a job's fixed cost (interpreter, TensorFlow start-up, data set-up)
+# is paid once per fold (docs/workflow.md, "Jobs and their cost").
 rule train_spatial:
     input:
         samples=f"{RESULTS}/{{experiment}}/samples.tsv",
@@ -29,21 +31,25 @@ rule train_spatial:
         labels=f"{RESULTS}/{{experiment}}/region_labels.tsv",
         patches=get_experiment_spatial_inputs,
     output:
-        model=f"{RESULTS}/{{experiment}}/folds/{{fold}}/spatial/{{region}}.keras",
-        history=f"{RESULTS}/{{experiment}}/folds/{{fold}}/spatial/{{region}}.history.tsv",
-        provenance=f"{RESULTS}/{{experiment}}/folds/{{fold}}/spatial/{{region}}.provenance.json",
+        models=expand(f"{RESULTS}/{{{{experiment}}}}/folds/{{{{fold}}}}/spatial/{{region}}.keras", region=REGIONS),
+        histories=expand(
+            f"{RESULTS}/{{{{experiment}}}}/folds/{{{{fold}}}}/spatial/{{region}}.history.tsv", region=REGIONS
+        ),
+        provenances=expand(
+            f"{RESULTS}/{{{{experiment}}}}/folds/{{{{fold}}}}/spatial/{{region}}.provenance.json", region=REGIONS
+        ),
     params:
         settings=get_spatial_settings,
-        checkpoints=f"{RESULTS}/{{experiment}}/checkpoints/{{fold}}/spatial/{{region}}",
+        checkpoints=f"{RESULTS}/{{experiment}}/checkpoints/{{fold}}/spatial",
     log:
-        "logs/{experiment}/folds/{fold}/train_spatial_{region}.log",
+        "logs/{experiment}/folds/{fold}/train_spatial.log",
     benchmark:
-        "logs/benchmarks/{experiment}/folds/{fold}/train_spatial_{region}.tsv"
+        "logs/benchmarks/{experiment}/folds/{fold}/train_spatial.tsv"
     conda:
         ENV_TRAINING
     resources:
         mem_mb=4000,
-        runtime=120,
+        runtime=360,
         gpu=1,
     script:
         "../scripts/train_spatial.py"

@@ -1,18 +1,26 @@
-# Rule train_spatial: one region's spatial model for one LOSO fold; logic in localmer.training.
-from localmer import datasets, runlog, training
+# Rule train_spatial: a LOSO fold's spatial models, every region in this one job; logic in localmer.training.
+from localmer import datasets, regions, runlog, training
 
 with runlog.to_file(snakemake.log[0]):
     settings = snakemake.params.settings
     samples, fold = training.prepare_fold_job(
         snakemake.input.samples, snakemake.input.report, snakemake.wildcards.fold, settings, snakemake.threads
     )
-    training.train_spatial(
+    outputs = zip(snakemake.output.models, snakemake.output.histories, snakemake.output.provenances, strict=True)
+    training.train_spatial_regions(
         samples,
         datasets.read_table(snakemake.input.labels),
         training.patch_files_of(snakemake.input.patches),
         fold,
-        snakemake.wildcards.region,
         settings,
         training.task_classes(settings),
-        {**snakemake.output, "checkpoints": snakemake.params.checkpoints},
+        {
+            region: {
+                "model": model,
+                "history": history,
+                "provenance": provenance,
+                "checkpoints": f"{snakemake.params.checkpoints}/{region}",
+            }
+            for region, (model, history, provenance) in zip(regions.REGION_NAMES, outputs, strict=True)
+        },
     )
