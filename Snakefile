@@ -21,6 +21,20 @@ include: "workflow/rules/methods.smk"
 include: "workflow/rules/evaluate.smk"
 
 
+# Rules of seconds (the index, tables, reports) run where snakemake runs, with a cluster profile too:
+# submitted, their queue wait and status polling would take longer than they do.
+localrules:
+    build_index,
+    region_labels,
+    landmark_report,
+    preprocessing_report,
+    record_config,
+    evaluate,
+    training_curves,
+    ablation_table,
+    comparison_table,
+
+
 rule all:
     input:
         final_outputs(),

@@ -213,6 +213,17 @@ def test_bootstrap_is_deterministic_and_contains_the_estimate():
         assert high - low < 0.3
 
 
+def test_bootstrap_level_widens_the_interval_and_is_checked():
+    table = noisy_table()
+    usual = evaluation.bootstrap(table, MEGC, n_boot=300, seed=3)
+    wider = evaluation.bootstrap(table, MEGC, n_boot=300, seed=3, level=0.99)
+    assert usual["level"] == 0.95 and wider["level"] == 0.99
+    for metric in ("uf1", "uar"):
+        assert wider[metric][0] < usual[metric][0] and usual[metric][1] < wider[metric][1]
+    with pytest.raises(ValueError, match="level must be between 0 and 1, got 95"):
+        evaluation.bootstrap(table, MEGC, level=95)
+
+
 def test_bootstrap_all_correct_is_one():
     table = pd.DataFrame(
         rows_from([(c, c) for c in MEGC] * 3, subject="a") + rows_from([(c, c) for c in MEGC], subject="b")

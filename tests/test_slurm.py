@@ -42,6 +42,19 @@ CLIENT = "/usr/bin/sbatch"  # slurm-client
 GPU_RULES = ("train_spatial", "export_features", "train_temporal", "train_deep_peer")
 
 
+def local_rules() -> set[str]:
+    """The rules the Snakefile's localrules directive keeps off the cluster."""
+    block = re.search(r"^localrules:\n((?:    \w+,\n)+)", (REPO / "Snakefile").read_text(), re.MULTILINE)
+    return {line.strip(" ,") for line in block.group(1).splitlines()}
+
+
+def profile_groups() -> tuple[dict[str, str], dict[str, int]]:
+    """rule -> group, and group -> units per cluster job, of profiles/slurm."""
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    group_of = dict(entry.split("=") for entry in profile["groups"])
+    return group_of, {group: int(n) for group, n in (entry.split("=") for entry in profile["group-components"])}
+
+
 def test_exactly_the_gpu_rules_declare_a_gpu():
     """What the SLURM run below checks on the submitted jobs, checked on the rule files."""
     assert {name for name, rule in rules().items() if "gpu=1," in rule["body"]} == set(GPU_RULES)
@@ -182,10 +195,11 @@ def stop(pid: int, timeout: float = 30) -> None:
             time.sleep(0.2)
 
 
-@pytest.fixture
-def slurm_cluster():
+@contextlib.contextmanager
+def single_node_cluster():
     """A running single-node cluster; yields the environment for its clients (SLURM_CONF). Everything it
-    writes (configuration, munge key, state, logs) is removed when the test ends."""
+    writes (configuration, munge key, state, logs) is removed when it ends. (Also used by
+    benchmarks/slurm_grouping.py.)"""
     install_slurm()
     if os.geteuid() != 0:
         skip_unless_ci("starting munged, slurmctld and slurmd needs root")
@@ -227,29 +241,40 @@ def slurm_cluster():
         shutil.rmtree(folder)
 
 
-@pytest.mark.slow
-@pytest.mark.slurm
-def test_the_workflow_runs_through_slurm_with_gpu_rules_asking_for_a_gpu(slurm_cluster, tmp_path):
-    config = small_config(tmp_path)
+@pytest.fixture
+def slurm_cluster():
+    with single_node_cluster() as env:
+        yield env
+
+
+def reduced_demo(folder: Path) -> Path:
+    """The config of the reduced demo: two parts of one subject each = 2 folds, every rule of the seed's
+    method, fewest jobs (LOSO needs two subjects), 1 spatial and 2 temporal epochs (jobs here, not scores)."""
+    config = small_config(folder)
     cfg = yaml.safe_load(config.read_text())
     for part in cfg["synthetic"]["parts"].values():
         part.update(subjects=1, extra_clips_per_subject=0)  # preprocessing covers every clip: none extra here
-    # Two parts of one subject each = 2 folds: every rule, fewest jobs (LOSO needs two subjects). SMIC-HS's
-    # clips are left out of the index, and so the composite's ground truth, which lists them, is not checked.
+    # SMIC-HS's clips are left out of the index, and so the composite's ground truth, which lists them, is
+    # not checked.
     cfg["datasets"] = [dataset for dataset in cfg["datasets"] if dataset["kind"] != "smic"]
     cfg["task"]["ground_truth"] = None
-    cfg["training"]["spatial"]["epochs"], cfg["training"]["temporal"]["epochs"] = 1, 2  # jobs here, not scores
+    cfg["training"]["spatial"]["epochs"], cfg["training"]["temporal"]["epochs"] = 1, 2
     config.write_text(yaml.safe_dump(cfg))
-    shutil.copytree(REPO / "config", tmp_path / "config", dirs_exist_ok=True)
-    result = subprocess.run(
+    shutil.copytree(REPO / "config", folder / "config", dirs_exist_ok=True)
+    return config
+
+
+def slurm_run(folder: Path, config: Path, env: dict, profile: Path = REPO / "profiles" / "slurm"):
+    """The workflow through ``profile`` on the cluster of ``env``."""
+    return subprocess.run(
         [
             *SNAKEMAKE,
             "--directory",
-            str(tmp_path),
+            str(folder),
             "--configfile",
             str(config),
             "--profile",
-            str(REPO / "profiles" / "slurm"),
+            str(profile),
             "--slurm-status-command",
             "squeue",
             "--slurm-no-account",
@@ -264,23 +289,33 @@ def test_the_workflow_runs_through_slurm_with_gpu_rules_asking_for_a_gpu(slurm_c
         capture_output=True,
         text=True,
         timeout=1500,
-        env=slurm_cluster,
+        env=env,
     )
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_the_workflow_runs_through_slurm_with_gpu_rules_asking_for_a_gpu(slurm_cluster, tmp_path):
+    config = reduced_demo(tmp_path)
+    result = slurm_run(tmp_path, config, slurm_cluster)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     predictions = pd.read_csv(tmp_path / "results" / "full" / "predictions.tsv", sep="\t")
     assert predictions.subject.nunique() == 2
     assert set(json.loads((tmp_path / "results" / "full" / "metrics.json").read_text())["parts"]) >= {"FULL"}
 
-    # Every job went through SLURM; the GPU rules asked for one GPU, the others for none.
-    jobs = run("scontrol", "show", "job", "-o", env=slurm_cluster).stdout.splitlines()
-    by_rule: dict[str, list[str]] = {}
-    for job in jobs:
-        comment = next((field for field in job.split() if field.startswith("Comment=rule_")), None)
+    # Every job went through SLURM, but the local rules' (Snakefile: localrules); the profile's groups went
+    # as one job per group-components units (a fold's training, a subject's preprocessing), each asking for a
+    # GPU when one of its rules does.
+    records = run("scontrol", "show", "job", "-o", env=slurm_cluster).stdout.splitlines()
+    by_name: dict[str, list[str]] = {}
+    for record in records:
+        comment = next((field for field in record.split() if field.startswith("Comment=rule_")), None)
         if comment:
-            by_rule.setdefault(comment.removeprefix("Comment=rule_").split("_wildcards")[0], []).append(job)
-    # As many jobs per rule as the workflow's own plan of the whole run holds: each job submitted once,
-    # none run outside SLURM. The index is a checkpoint, and a plan that reruns it cannot list the jobs
-    # that follow it, so two forced dry runs: the corpus and the index, then everything downstream.
+            by_name.setdefault(comment.removeprefix("Comment=rule_").split("_wildcards")[0], []).append(record)
+    # As many jobs per rule and group as the workflow's own plan of the whole run holds: each job submitted
+    # once, none but the local rules' run outside SLURM. The index is a checkpoint, and a plan that reruns it
+    # cannot list the jobs that follow it, so two forced dry runs: the corpus and the index, then everything
+    # downstream.
     upstream = {"synthesize_corpus", "build_index"}
     plan = planned_jobs(tmp_path, config, "--forcerun", *sorted(set(rules()) - upstream))
     plan.update(
@@ -291,9 +326,27 @@ def test_the_workflow_runs_through_slurm_with_gpu_rules_asking_for_a_gpu(slurm_c
     assert set(plan) - set(submitted) == {"all"}, plan
     # The run is the seed's method only: every GPU rule but the deep peers' ran.
     assert set(GPU_RULES) - {"train_deep_peer"} | {"detect_landmarks", "crop_regions", "evaluate"} <= set(submitted)
-    assert {rule: len(records) for rule, records in by_rule.items()} == submitted
-    for rule, records in by_rule.items():
-        for record in records:
+    local, (group_of, components) = local_rules(), profile_groups()
+    assert {"build_index", "evaluate"} <= local and {"train_spatial", "detect_landmarks"} <= set(group_of)
+    members: dict[str, set[str]] = {}
+    for rule in set(submitted) & set(group_of) - local:
+        members.setdefault(group_of[rule], set()).add(rule)
+    assert {"fold", "subject", "crops"} <= set(members)
+    expected = {rule: n for rule, n in submitted.items() if rule not in local and rule not in group_of}
+    for group, grouped in members.items():  # one unit (fold, subject) per job of each rule; ceil(units / n)
+        expected[group] = -(-max(submitted[rule] for rule in grouped) // components.get(group, 1))
+
+    def group_or_rule(name: str) -> str:
+        """A group job's name is its group's and its rules' (sorted), e.g. fold_export_features_..."""
+        return name.split("_")[0] if name.split("_")[0] in members else name
+
+    jobs = {group_or_rule(name): len(found) for name, found in by_name.items()}
+    assert jobs == expected, (jobs, expected)
+    assert sum(jobs.values()) < sum(n for rule, n in submitted.items() if rule not in local)  # fewer, by groups
+    for name, found in by_name.items():
+        rules_of_job = {rule for rule in members.get(group_or_rule(name), {name}) if rule in name}
+        assert rules_of_job == members.get(group_or_rule(name), {name}), name  # every rule of its group ran
+        for record in found:
             assert "JobState=COMPLETED" in record, record
             asks_gpu = any(gpu in record for gpu in ("gres:gpu:1", "gres/gpu:1", "gres/gpu=1"))
-            assert asks_gpu == (rule in GPU_RULES), (rule, record)
+            assert asks_gpu == bool(rules_of_job & set(GPU_RULES)), (name, record)

@@ -228,8 +228,9 @@ def scores(matrix: np.ndarray, classes) -> dict:
     }
 
 
-def bootstrap(table: pd.DataFrame, classes, n_boot=1000, seed=0, unit="subject") -> dict:
-    """95 % percentile intervals of UF1 and UAR, resampling whole units (subjects or samples).
+def bootstrap(table: pd.DataFrame, classes, n_boot=1000, seed=0, unit="subject", level=CI_LEVEL) -> dict:
+    """Percentile intervals (95 % unless ``level`` says) of UF1 and UAR, resampling whole units (subjects
+    or samples).
 
     Each resample draws as many units as there are, with replacement, and is scored from the pooled
     confusion matrix of all its rows. Units are ordered by id, so the result depends only on the rows and
@@ -241,6 +242,8 @@ def bootstrap(table: pd.DataFrame, classes, n_boot=1000, seed=0, unit="subject")
         raise ValueError(f"bootstrap unit must be 'subject' or 'sample', got {unit!r}")
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
     classes = list(classes)
     unit_column = "subject" if unit == "subject" else "sample_id"
     if unit_column not in table.columns:
@@ -248,7 +251,7 @@ def bootstrap(table: pd.DataFrame, classes, n_boot=1000, seed=0, unit="subject")
     unit_ids = np.array(sorted(table[unit_column].unique()))
     repeats = [table] if REPEAT_COLUMN not in table.columns else [r for _, r in table.groupby(REPEAT_COLUMN)]
     per_unit = [_unit_confusions(rows, classes, unit_column, unit_ids) for rows in repeats]
-    interval = {"n_boot": int(n_boot), "seed": int(seed), "unit": unit, "n_units": len(unit_ids), "level": CI_LEVEL}
+    interval = {"n_boot": int(n_boot), "seed": int(seed), "unit": unit, "n_units": len(unit_ids), "level": level}
     if len(unit_ids) < 2:
         return {"uf1": None, "uar": None, **interval, "note": no_interval_note(unit)}
     rng = np.random.default_rng(seed)
@@ -259,7 +262,7 @@ def bootstrap(table: pd.DataFrame, classes, n_boot=1000, seed=0, unit="subject")
     macros = [_macro((weights @ matrices).reshape(n_boot, len(classes), len(classes))) for matrices in per_unit]
     uf1 = np.mean([m[0] for m in macros], axis=0)
     uar = np.mean([m[1] for m in macros], axis=0)
-    tail = 100 * (1 - CI_LEVEL) / 2
+    tail = 100 * (1 - level) / 2
     return {
         "uf1": [float(v) for v in np.percentile(uf1, [tail, 100 - tail])],
         "uar": [float(v) for v in np.percentile(uar, [tail, 100 - tail])],
