@@ -68,22 +68,22 @@ def reference_spatial_model(patches: int, patch_size: tuple[int, int], classes: 
     return keras.Model(region, probabilities, name="reference")
 
 
-def spatial_data(rng: np.random.Generator, samples: int) -> tf.data.Dataset:
+def spatial_data(rng: np.random.Generator, samples: int, batch: int = BATCH) -> tf.data.Dataset:
     patches = rng.integers(0, 256, (samples, PATCHES, *PATCH_SIZE, 1), dtype=np.uint8)
     labels = rng.integers(0, CLASSES, samples)
     dataset = tf.data.Dataset.from_tensor_slices((patches, tf.one_hot(labels, CLASSES)))
-    dataset = dataset.batch(BATCH, drop_remainder=True).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
+    dataset = dataset.batch(batch, drop_remainder=True).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
     return dataset.cache().repeat().prefetch(tf.data.AUTOTUNE)
 
 
-def temporal_data(rng: np.random.Generator, samples: int) -> tf.data.Dataset:
-    lengths = rng.integers(4, STEPS + 1, samples).astype(np.int32)
-    sequences = rng.standard_normal((samples, STEPS, REGIONS, models.FEATURE_SIZE)).astype(np.float32)
-    sequences[np.arange(STEPS)[None, :] >= lengths[:, None]] = 0.0  # zero padding after each clip
+def temporal_data(rng: np.random.Generator, samples: int, batch: int = BATCH, steps: int = STEPS) -> tf.data.Dataset:
+    lengths = rng.integers(4, steps + 1, samples).astype(np.int32)
+    sequences = rng.standard_normal((samples, steps, REGIONS, models.FEATURE_SIZE)).astype(np.float32)
+    sequences[np.arange(steps)[None, :] >= lengths[:, None]] = 0.0  # zero padding after each clip
     labels = rng.integers(0, CLASSES, samples)
     inputs = {"sequences": sequences, "lengths": lengths}
     dataset = tf.data.Dataset.from_tensor_slices((inputs, tf.one_hot(labels, CLASSES)))
-    return dataset.batch(BATCH, drop_remainder=True).cache().repeat().prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch, drop_remainder=True).cache().repeat().prefetch(tf.data.AUTOTUNE)
 
 
 class StepClock(keras.callbacks.Callback):
@@ -99,11 +99,11 @@ class StepClock(keras.callbacks.Callback):
         self.end = time.perf_counter()
 
 
-def timed_fit(model: keras.Model, data: tf.data.Dataset, steps: int) -> float:
-    """Samples/s of one fit of ``steps`` steps."""
+def timed_fit(model: keras.Model, data: tf.data.Dataset, steps: int, batch: int = BATCH) -> float:
+    """Samples/s of one fit of ``steps`` steps of ``batch`` samples."""
     clock = StepClock()
     model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
-    return steps * BATCH / (clock.end - clock.start)
+    return steps * batch / (clock.end - clock.start)
 
 
 def cpu_info() -> str:

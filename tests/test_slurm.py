@@ -5,9 +5,10 @@ then the daemons this test started stopped by PID and every file it wrote remove
 Needs root and apt (CI has both); skipped with the reason otherwise, and under CI (`CI=true`) that skip
 is a failure. The node declares two GPUs backed by /dev/zero and /dev/null, so `--gpus=1` jobs run on a
 machine without one (they see CUDA_VISIBLE_DEVICES and TensorFlow falls back to the CPU), two at a time
-(`--resources gpu=2` lifts the workflow profile's cap of one): the run's time is mostly submission and
-status polling per job (the executor waits 10 s longer after every round of checks that saw no job end), and
-the GPU jobs one after another are most of it. Without accounting, the
+(`--resources gpu=2` lifts the workflow profile's cap of one). The profile's groups make a fold's training
+one job and a few subjects' preprocessing one, and the cheap rules run outside SLURM (localrules): each job
+pays submission and status polling (the executor waits 10 s longer after every round of checks that saw
+no job end). Without accounting, the
 executor sees finished jobs through squeue (`--slurm-status-command squeue`) while slurmctld keeps them
 listed (MinJobAge). The configuration must sit at the default /etc/slurm/slurm.conf: the executor's job
 step drops SLURM_* variables (SLURM_CONF included) before its inner srun. An existing slurm.conf that this

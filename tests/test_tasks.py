@@ -28,6 +28,27 @@ def counts_of(samples: pd.DataFrame) -> dict:
     return {dataset: rows.label.value_counts().to_dict() for dataset, rows in samples.groupby("dataset", sort=True)}
 
 
+def test_the_task_index_and_every_clip_come_from_one_reading_of_the_datasets(real_layout, monkeypatch):
+    """Rule build_index writes the task's index and every annotated clip (clips.tsv, what preprocessing
+    covers): build_index_and_clips gives what the two calls give, reading each dataset once."""
+    from localmer.datasets import index as index_module
+
+    task = {"name": "casme2_5class"}
+    task_index = datasets.build_index(real_layout["datasets"], task)
+    every_clip = datasets.build_index(real_layout["datasets"], None).samples
+    reads = []
+    read_dataset = index_module.read_dataset
+    monkeypatch.setattr(
+        index_module, "read_dataset", lambda spec, base: reads.append(spec["name"]) or read_dataset(spec, base)
+    )
+    both, clips = datasets.build_index_and_clips(real_layout["datasets"], task)
+    assert reads == [spec["name"] for spec in real_layout["datasets"]]
+    pd.testing.assert_frame_equal(both.samples, task_index.samples)
+    pd.testing.assert_frame_equal(both.excluded, task_index.excluded)
+    pd.testing.assert_frame_equal(clips, every_clip)
+    assert len(clips) > len(both.samples) and set(both.samples.sample_id) < set(clips.sample_id)
+
+
 @pytest.mark.parametrize("name", sorted(REAL_COUNTS))
 def test_each_task_counts_the_real_sheets_clips_per_part_and_class(real_layout, name):
     index = datasets.build_index(real_layout["datasets"], {"name": name})

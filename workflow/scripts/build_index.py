@@ -6,11 +6,12 @@ from localmer import datasets, runlog
 from localmer.atomic import atomic_output
 
 with runlog.to_file(snakemake.log[0]):
-    index = datasets.build_index(snakemake.params.datasets, snakemake.params.task)
+    # The task's index, and every annotated clip whatever the task: what preprocessing covers (shared by
+    # every task); one reading of the sheets and frames.
+    index, clips = datasets.build_index_and_clips(snakemake.params.datasets, snakemake.params.task)
     index.write(Path(snakemake.output.samples).parent)
-    # Every annotated clip, whatever the task: what preprocessing covers (shared by every task).
     with atomic_output(snakemake.output.clips) as partial:
-        datasets.build_index(snakemake.params.datasets, None).samples.to_csv(partial, sep="\t", index=False)
+        clips.to_csv(partial, sep="\t", index=False)
     differences = index.differences_line(snakemake.output.reconciliation)
     if differences:  # on the console too: the log above is a file
         print(f"localmer index {snakemake.wildcards.experiment}: task.strict is false: {differences}", file=sys.stderr)

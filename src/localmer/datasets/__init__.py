@@ -21,7 +21,7 @@ from .common import (
     ReconciliationError,
     read_table,
 )
-from .index import SAMPLE_COLUMNS, SampleIndex, build_index
+from .index import SAMPLE_COLUMNS, SampleIndex, build_index, build_index_and_clips
 from .manifest import read_manifest
 from .registry import DATASET_KINDS, DatasetKind, get_dataset_kind, read_dataset
 from .samm import SAMM_HEADER_ROW, SAMM_SHEET
@@ -41,6 +41,7 @@ __all__ = [
     "ReconciliationError",
     "SampleIndex",
     "build_index",
+    "build_index_and_clips",
     "get_dataset_kind",
     "read_dataset",
     "read_manifest",

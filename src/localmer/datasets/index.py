@@ -139,12 +139,27 @@ def build_index(
     (``frames`` empty, ``n_frames`` 0), a clip without onset/offset (SMIC) keeps them empty
     (``localmer index --sheets-only``).
     """
+    return _read_index(datasets, task, base_dir, attach_frames=attach_frames, every_clip=False)[0]
+
+
+def build_index_and_clips(
+    datasets: list[dict], task: dict | None, base_dir: str | Path = "."
+) -> tuple[SampleIndex, pd.DataFrame]:
+    """``build_index(datasets, task)`` and the samples of ``build_index(datasets, None)`` (every annotated
+    clip, unlabelled: what preprocessing covers), from one reading of the sheets and frames (rule
+    build_index writes both). Every clip's frames are attached, the task's excluded ones too."""
+    return _read_index(datasets, task, base_dir, attach_frames=True, every_clip=True)
+
+
+def _read_index(
+    datasets: list[dict], task: dict | None, base_dir: str | Path, *, attach_frames: bool, every_clip: bool
+) -> tuple[SampleIndex, pd.DataFrame | None]:
     from ..tasks import resolve_task  # tasks import this package's readers; imported here, not at module load
 
     base_dir = Path(base_dir)
     definition = resolve_task(task, base_dir) if task is not None else None
     classes = definition.classes if definition else ()
-    rows, excluded = [], []
+    rows, every_row, excluded = [], [], []
     for spec in datasets:
         kind = get_dataset_kind(spec["kind"])
         clips, dataset_excluded = read_dataset(spec, base_dir)
@@ -168,7 +183,8 @@ def build_index(
                             clip.source,
                         )
                     )
-                    continue
+                    if not every_clip:
+                        continue
             if attach_frames:
                 frames = _attach_frames(clip, kind, problems)
                 if frames is None:
@@ -177,31 +193,33 @@ def build_index(
             else:  # the sheets alone: frame counts and whole-clip defaults wait for the frames
                 frames = {"frames": "", "n_frames": 0}
                 apex_source = _resolve_apex(clip, None) if clip.onset is not None else ""
-            rows.append(
-                {
-                    "sample_id": clip.sample_id,
-                    "dataset": clip.dataset,
-                    "kind": clip.kind,
-                    "subject": f"{clip.dataset}/{clip.subject}",
-                    "clip": clip.clip,
-                    "label": label,
-                    "label_index": classes.index(label) if definition else -1,
-                    "emotion": clip.emotion,
-                    "objective_class": clip.objective_class,
-                    "aus": clip.aus,
-                    "onset": clip.onset,
-                    "apex": clip.apex,
-                    "apex_source": apex_source,
-                    "offset": clip.offset,
-                    "fps": clip.fps or fps,
-                    "frame_dir": str(clip.frame_dir),
-                    "frames": frames["frames"],
-                    "n_frames": frames["n_frames"],
-                    "notes": "; ".join(clip.notes),
-                    "source": clip.source,
-                }
-            )
-            kept += 1
+            row = {
+                "sample_id": clip.sample_id,
+                "dataset": clip.dataset,
+                "kind": clip.kind,
+                "subject": f"{clip.dataset}/{clip.subject}",
+                "clip": clip.clip,
+                "label": label or "",
+                "label_index": classes.index(label) if definition and label is not None else -1,
+                "emotion": clip.emotion,
+                "objective_class": clip.objective_class,
+                "aus": clip.aus,
+                "onset": clip.onset,
+                "apex": clip.apex,
+                "apex_source": apex_source,
+                "offset": clip.offset,
+                "fps": clip.fps or fps,
+                "frame_dir": str(clip.frame_dir),
+                "frames": frames["frames"],
+                "n_frames": frames["n_frames"],
+                "notes": "; ".join(clip.notes),
+                "source": clip.source,
+            }
+            if every_clip:
+                every_row.append({**row, "label": "", "label_index": -1})
+            if label is not None:
+                rows.append(row)
+                kept += 1
         if problems:
             raise AnnotationError(problems)
         log.info("%s (%s): %d clips read, %d in the task", spec["name"], spec["kind"], len(clips), kept)
@@ -223,7 +241,7 @@ def build_index(
     differences = index.differences_line("reconciliation.tsv")
     if differences:  # only with task.strict false: strict mode raised above
         log.warning("task.strict is false: %s", differences)
-    return index
+    return index, pd.DataFrame(every_row, columns=SAMPLE_COLUMNS) if every_clip else None
 
 
 def _attach_frames(clip: AnnotatedClip, kind: DatasetKind, problems: list[Problem]) -> dict | None:
