@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from localmer import config, tasks
+from localmer import config, regions, tasks
 from localmer.cli import main as cli
 from localmer.datasets.registry import DATASET_KINDS, DatasetKind
 
@@ -208,15 +208,34 @@ def test_cli_config_reports_errors_with_exit_code_2(tmp_path, capsys):
     assert "is not valid YAML" in capsys.readouterr().err
 
 
-def test_the_paper_overlay_validates_and_sets_the_papers_epochs():
+def test_the_paper_overlay_validates_and_sets_the_papers_settings():
     """config/paper.yaml over the default config (as --configfile merges it) validates, and its values are
-    the schema's defaults (the papers'), not the demo's."""
+    the seeds' (the schema's defaults for the peers and the spatial stage; the 2019 slides' temporal batch
+    and epochs), on the real datasets, every frame onset..offset, region sizes auto; its placeholder paths
+    are reported, naming the key, until they are replaced."""
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     merged = config.validate(config.deep_merge(copy.deepcopy(DEFAULT), paper), base_dir=REPO, check_paths=False)
     for method in ("ststnet", "off_apexnet", "lbptop_svm", "bi_woof"):
         assert merged["methods"][method] == config.schema_defaults("methods")[method], method
     assert merged["methods"]["ststnet"]["epochs"] == 500 and merged["methods"]["off_apexnet"]["epochs"] == 3000
-    assert merged["training"]["spatial"]["epochs"] == 100 and merged["training"]["spatial"]["apex_window"] is None
+    spatial, temporal = merged["training"]["spatial"], merged["training"]["temporal"]
+    assert (spatial["epochs"], spatial["batch_size"], spatial["learning_rate"]) == (100, 64, 1e-4)
+    assert spatial["apex_window"] is None
+    assert (temporal["epochs"], temporal["batch_size"], temporal["learning_rate"]) == (60, 244, 5e-5)
+    assert merged["preprocessing"]["frames"] == "onset_offset"
+    table = regions.load_region_table(REPO / merged["preprocessing"]["regions"])
+    assert {spec["size"] for spec in table.values()} == {"auto"}
+    assert not merged["synthetic"]["enabled"] and {d["kind"] for d in merged["datasets"]} == {"casme2", "samm", "smic"}
+    inputs = {name: config.experiment(merged, name, check_paths=False)["model"]["input"] for name in merged["run"]}
+    assert inputs == {"full": "onset_diff", "raw_input": "raw"}
+    assert "/data/CASME2/CASME2_RAW_selected" in errors_of(config.deep_merge(copy.deepcopy(DEFAULT), paper))
+
+
+def test_the_auto_region_table_is_the_region_table_with_auto_sizes():
+    """config/regions_auto.yaml (the paper's sizes) holds config/regions.yaml's landmarks and margins."""
+    fixed = regions.load_region_table(REPO / "config" / "regions.yaml")
+    auto = regions.load_region_table(REPO / "config" / "regions_auto.yaml")
+    assert {name: {**spec, "size": "auto"} for name, spec in fixed.items()} == auto
 
 
 def test_the_method_registry_drives_the_method_names():
