@@ -29,6 +29,18 @@ def _synth(args: argparse.Namespace) -> int:
         params["seed"] = args.seed
     if args.null:
         params["null"] = True
+    for key in ("preset", "preset_subjects", "preset_frame_scale", "preset_max_frames"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
+    if params.get("preset") is not None:
+        # The preset fixes these; a flag that would be ignored is an error instead.
+        fixed = ["subjects", "clips_per_class", "image_size", "iod_fraction"]
+        given = [f"--{key.replace('_', '-')}" for key in fixed if getattr(args, key) is not None]
+        if given:
+            raise configuration.ConfigError(
+                f"{', '.join(given)}: the preset {params['preset']!r} fixes subjects, clips per class and frame "
+                "sizes; scale it with --preset-subjects, --preset-frame-scale, --preset-max-frames"
+            )
     if args.image_size:
         params["image_size"] = list(args.image_size)
     if args.iod_fraction is not None:
@@ -251,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--fps", type=float, help="frame rate of every part")
     synth.add_argument("--image-size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"))
     synth.add_argument("--iod-fraction", type=float, help="inter-ocular distance / frame width (default 0.4)")
+    synth.add_argument("--preset", help="a real corpus's shape: megc2019 (the MEGC 2019 composite's subjects, clips)")
+    synth.add_argument("--preset-subjects", type=float, help="preset: keep this fraction of each part's subjects")
+    synth.add_argument("--preset-frame-scale", type=float, help="preset: factor on its frame sizes (0.1-1)")
+    synth.add_argument("--preset-max-frames", type=int, help="preset: the most frames per clip folder (3 or more)")
     synth.set_defaults(func=_synth)
 
     index = commands.add_parser(

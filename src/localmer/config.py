@@ -93,7 +93,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
         extra = sorted(set(error.instance) - set(allowed))
         return f"config key '{key}': unknown key(s) {', '.join(map(repr, extra))}; allowed: {', '.join(allowed)}"
     if error.validator == "enum":
-        allowed = ", ".join(map(repr, error.validator_value))
+        allowed = ", ".join("null" if value is None else repr(value) for value in error.validator_value)
         return f"config key '{key}': {error.instance!r} is not allowed; allowed: {allowed}"
     if error.validator == "contains" and "const" in error.validator_value:
         return f"config key '{key}': {error.instance!r} must include {error.validator_value['const']!r}"
@@ -161,6 +161,7 @@ def _check_semantics(cfg: dict, base_dir: Path, check_paths: bool, where: str) -
                 "(its labels come from its folder layout); remove the key"
             )
     problems += _flow_input_problems(cfg)
+    problems += synthetic_problems(cfg["synthetic"])
     task_name = cfg["task"]["name"]
     task = None
     if not is_task_table(task_name) and task_name not in TASKS:
@@ -210,6 +211,28 @@ def _protocol_problems(cfg: dict, task) -> list[str]:
             f"found {parts or 'none'}"
         ]
     return []
+
+
+# Keys that scale a preset's corpus; without a preset there is nothing for them to scale.
+PRESET_SCALING_KEYS = ("preset_subjects", "preset_frame_scale", "preset_max_frames")
+
+
+def synthetic_problems(synthetic: dict) -> list[str]:
+    """The synthetic block's keys that need another key: a preset scaling key needs ``synthetic.preset``."""
+    if synthetic.get("preset") is not None:
+        return []
+    return [
+        f"config key 'synthetic.{key}': applies to a preset only; set synthetic.preset or remove the key"
+        for key in PRESET_SCALING_KEYS
+        if synthetic.get(key) is not None
+    ]
+
+
+def check_synthetic(synthetic: dict) -> None:
+    """Raise ConfigError for the problems ``synthetic_problems`` finds (the generator's own check)."""
+    problems = synthetic_problems(synthetic)
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
 
 
 def _flow_input_problems(cfg: dict) -> list[str]:

@@ -14,7 +14,12 @@ if SYNTHETIC["enabled"]:
             ),
         params:
             out_dir=lambda wildcards, output: os.path.dirname(output.done),
-            synthetic={k: v for k, v in SYNTHETIC.items() if k not in ("enabled", "out")},
+            # Null preset keys are left out: without a preset the params are as before (no rerun).
+            synthetic={
+                k: v
+                for k, v in SYNTHETIC.items()
+                if k not in ("enabled", "out") and not (k.startswith("preset") and v is None)
+            },
         log:
             "logs/synthesize_corpus.log",
         benchmark:

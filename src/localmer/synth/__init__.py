@@ -14,6 +14,8 @@ parameters write the same bytes for any worker count.
 
 Modules, in the order a corpus is made:
 - `classes`: the emotions of each class, each emotion's action units, each dataset's names for them.
+- `presets`: real corpora's shapes (`PRESETS`; `synthetic.preset`): subjects, clips per subject and class,
+  frame sizes, clip lengths, derived from the real annotation files.
 - `plan`: every random draw of every subject and clip (`plan_corpus`), parameters (`resolve_params`).
 - `controls`: control points of the face, action units and face shapes as their displacements; the
   geometry conventions (landmarks, sides, face frame, IOD units).
@@ -30,6 +32,7 @@ from .corpus import FORMAT_VERSION, PART_MARKER, write_corpus
 from .identity import SubjectGeometry, base_landmarks, subject_geometry
 from .motion import ClipMotion, clip_motion
 from .plan import BASE_PHOTOS, PART_DEFAULTS, PART_KEYS, ClipPlan, SubjectPlan, plan_corpus, resolve_params
+from .presets import PRESETS, get_preset
 from .render import frame_name, render_clip, render_subject
 from .sheets import TRUTH_COLUMNS, write_casme2_sheet, write_megc_ground_truth, write_samm_sheet, write_truth
 
@@ -46,6 +49,7 @@ __all__ = [
     "PART_DEFAULTS",
     "PART_KEYS",
     "PART_MARKER",
+    "PRESETS",
     "RIGHT_SIDE",
     "TRUTH_COLUMNS",
     "ClipMotion",
@@ -55,6 +59,7 @@ __all__ = [
     "base_landmarks",
     "clip_motion",
     "frame_name",
+    "get_preset",
     "plan_corpus",
     "render_clip",
     "render_subject",

@@ -11,6 +11,12 @@ a random draw that could leave an emotion out: the k-th negative clip (in clip o
 emotion (i * clips_per_class + k) mod (number of the part's negative emotions), so the rotation runs on
 across subjects and every emotion appears once the part has that many negative clips. The AU pattern is
 then drawn at random among the emotion's own (EMOTION_PATTERNS).
+
+A preset (`synthetic.preset`, `presets`) gives each subject its own clips per class, its real name and
+its part's frame size, and each clip an onset..offset length drawn from the part's real ones instead of
+`duration_s`. The rotation then starts at the negatives of the part's earlier subjects, and a subject's
+random key is its place among all the preset's subjects of its part, so that a subject of a scaled
+preset (`preset_subjects`) is planned as in the full one.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 
 from .. import config
 from ..tasks.megc2019 import MEGC2019_CLASSES
+from . import presets
 from .classes import CLASS_EMOTIONS, EMOTION_PATTERNS, EXTRA_CLASS, NEGATIVE_EMOTIONS, SAMM_EMOTIONS, SMIC_CLASS_CODES
 
 PART_DEFAULTS = {
@@ -153,12 +160,32 @@ class SubjectPlan:
     clips: list[ClipPlan] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _SubjectSpec:
+    """What one subject's plan takes besides the params: who it is, its clips per label, its frames."""
+
+    part: str
+    index: int  # the subject's random key within its part
+    name: str  # folder name
+    counts: dict[str, int]  # clips per label: the MEGC 2019 classes, then EXTRA_CLASS
+    negative_turn: int  # place in the negative-emotion rotation of the subject's first negative clip
+    image_size: tuple[int, int]
+    iod_fraction: float
+    spans: tuple[int, ...] | None = None  # preset: onset..offset lengths to draw from, frames at span_fps
+    span_fps: float = 0.0
+    max_frames: int | None = None  # preset: the most frames of a clip folder
+
+
 def resolve_params(params: dict) -> dict:
     """The `synthetic` block with defaults filled, per-part defaults included; enabled/out dropped."""
     # The schema holds the defaults; the per-part ones follow the real dataset (PART_DEFAULTS).
     resolved = config.with_defaults(params, "#/properties/synthetic")
+    config.check_synthetic(resolved)
     resolved.pop("enabled", None)
     resolved.pop("out", None)
+    if resolved["preset"] is None:  # all null (checked): dropped, so corpus.json without a preset is as before
+        for key in ("preset", *config.PRESET_SCALING_KEYS):
+            del resolved[key]
     resolved["parts"] = {
         part: config.with_defaults({**PART_DEFAULTS[part], **(resolved["parts"][part] or {})}, "#/$defs/synthetic_part")
         for part in PART_KEYS
@@ -173,6 +200,11 @@ def _subject_name(part: str, index: int) -> str:
     if part == "samm":
         return f"{index + 6:03d}"  # SAMM subject ids start at 006
     return f"s{index + 1}"
+
+
+def _folder_name(part: str, subject: str) -> str:
+    """A subject's folder from its canonical id (sub01, 006, s01): SMIC-HS's folders are not zero-padded."""
+    return f"s{int(subject[1:])}" if part == "smic" else subject
 
 
 def _clip_names(part: str, subject: str, labels: list[str], rng: np.random.Generator) -> tuple[list, list]:
@@ -205,10 +237,10 @@ def _frame_dir(part: str, subject: str, clip: str, label: str) -> str:
     return f"{part}/{subject}/{clip}"
 
 
-def _emotions(part: str, index: int, clips_per_class: int, labels: list[str]) -> list[str]:
-    """Each clip's emotion: its class's own, negatives in rotation over the part's (module docstring)."""
+def _emotions(part: str, turn: int, labels: list[str]) -> list[str]:
+    """Each clip's emotion: its class's own, negatives in rotation over the part's from place ``turn``
+    (module docstring)."""
     negatives = NEGATIVE_EMOTIONS[part]
-    turn = index * clips_per_class
     emotions = []
     for label in labels:
         if label == "negative":
@@ -227,24 +259,21 @@ def _written_emotion(part: str, label: str, emotion: str) -> str:
 
 
 def _plan_clip(
-    params: dict,
-    part: str,
-    subject: str,
-    index: int,
-    clip_index: int,
-    label: str,
-    emotion: str,
-    name: str,
-    inducement: int,
+    params: dict, spec: _SubjectSpec, clip_index: int, label: str, emotion: str, name: str, inducement: int
 ) -> ClipPlan:
+    part, subject = spec.part, spec.name
     part_params = params["parts"][part]
     fps = float(part_params["fps"])
-    key = [params["seed"], PART_KEYS[part], index]
+    key = [params["seed"], PART_KEYS[part], spec.index]
     rng = np.random.default_rng([*key, 1, clip_index])
     patterns = EMOTION_PATTERNS[emotion]
     aus = patterns[int(rng.integers(len(patterns)))]
     amplitude = float(rng.uniform(*params["amplitude_px"]))
-    duration = float(rng.uniform(*params["duration_s"]))
+    if spec.spans is None:
+        action_frames = max(3, round(float(rng.uniform(*params["duration_s"])) * fps) + 1)  # onset..offset
+    else:  # a real length, kept in seconds at the part's frame rate
+        span = spec.spans[int(rng.integers(len(spec.spans)))]
+        action_frames = max(3, round((span - 1) * fps / spec.span_fps) + 1)
     apex_fraction = float(rng.uniform(0.3, 0.6))
     margins = rng.integers(2, 9, size=2)
     start_fraction = float(rng.random())
@@ -258,9 +287,12 @@ def _plan_clip(
     )
     light_ramp = float(rng.uniform(-0.03, 0.03))
 
-    action_frames = max(3, round(duration * fps) + 1)  # onset..offset inclusive
-    apex_step = min(max(round(apex_fraction * (action_frames - 1)), 1), action_frames - 2)
     before, after = (0, 0) if part == "smic" else (int(margins[0]), int(margins[1]))
+    if spec.max_frames is not None and before + action_frames + after > spec.max_frames:
+        action_frames = min(action_frames, spec.max_frames)
+        before = min(before, (spec.max_frames - action_frames) // 2)
+        after = min(after, spec.max_frames - action_frames - before)
+    apex_step = min(max(round(apex_fraction * (action_frames - 1)), 1), action_frames - 2)
     n_frames = before + action_frames + after
     low, high = {"casme2": (1, 400), "samm": (1000, 9000), "smic": (100000, 999999 - n_frames)}[part]
     first = low + int(start_fraction * (high - low))
@@ -295,20 +327,19 @@ def _plan_clip(
     )
 
 
-def _plan_subject(params: dict, part: str, index: int) -> SubjectPlan:
+def _plan_subject(params: dict, spec: _SubjectSpec) -> SubjectPlan:
+    part, index, name = spec.part, spec.index, spec.name
     part_params = params["parts"][part]
     rng = np.random.default_rng([params["seed"], PART_KEYS[part], index, 0])
-    name = _subject_name(part, index)
-    labels = [label for label in MEGC2019_CLASSES for _ in range(part_params["clips_per_class"])]
-    labels += [EXTRA_CLASS] * part_params["extra_clips_per_subject"]
+    labels = [label for label, count in spec.counts.items() for _ in range(count)]
     labels = [labels[i] for i in rng.permutation(len(labels))]  # clip order and names carry no class
-    width, height = params["image_size"]
+    width, height = spec.image_size
     subject = SubjectPlan(
         part=part,
         name=name,
         photo=BASE_PHOTOS[(index + PART_KEYS[part]) % len(BASE_PHOTOS)],
         image_size=(int(width), int(height)),
-        iod_fraction=float(params["iod_fraction"]),
+        iod_fraction=float(spec.iod_fraction),
         color=bool(part_params["color"]),
         image_format=part_params["image_format"],
         fps=float(part_params["fps"]),
@@ -329,9 +360,9 @@ def _plan_subject(params: dict, part: str, index: int) -> SubjectPlan:
         jpeg_quality=int(rng.integers(85, 96)),
     )
     names, inducements = _clip_names(part, name, labels, rng)
-    emotions = _emotions(part, index, part_params["clips_per_class"], labels)
+    emotions = _emotions(part, spec.negative_turn, labels)
     subject.clips = [
-        _plan_clip(params, part, name, index, i, label, emotion, clip_name, inducement)
+        _plan_clip(params, spec, i, label, emotion, clip_name, inducement)
         for i, (label, emotion, clip_name, inducement) in enumerate(
             zip(labels, emotions, names, inducements, strict=True)
         )
@@ -339,11 +370,53 @@ def _plan_subject(params: dict, part: str, index: int) -> SubjectPlan:
     return subject
 
 
+def _subject_specs(params: dict) -> list[_SubjectSpec]:
+    """The subjects of the parts' own sizes (no preset): `subjects` alike ones per part."""
+    specs = []
+    for part, part_params in params["parts"].items():
+        per_class = part_params["clips_per_class"]
+        counts = {**dict.fromkeys(MEGC2019_CLASSES, per_class), EXTRA_CLASS: part_params["extra_clips_per_subject"]}
+        size = tuple(params["image_size"])
+        specs += [
+            _SubjectSpec(part, i, _subject_name(part, i), counts, i * per_class, size, params["iod_fraction"])
+            for i in range(part_params["subjects"])
+        ]
+    return specs
+
+
+def _preset_specs(params: dict) -> list[_SubjectSpec]:
+    """The subjects of the preset's parts that the config writes, scaled as the preset_* keys say."""
+    parts = presets.get_preset(params["preset"])
+    specs = []
+    for part, part_params in params["parts"].items():
+        shape = parts[part]
+        kept = set(presets.kept_subjects(len(shape.subjects), params["preset_subjects"]))
+        size = presets.scaled_size(shape.look, params["preset_frame_scale"])
+        turn = 0
+        for index, (subject, class_counts) in enumerate(shape.subjects):
+            counts = dict(zip(MEGC2019_CLASSES, class_counts, strict=True))
+            counts[EXTRA_CLASS] = part_params["extra_clips_per_subject"]
+            if index in kept:
+                specs.append(
+                    _SubjectSpec(
+                        part,
+                        index,
+                        _folder_name(part, subject),
+                        counts,
+                        turn,
+                        size,
+                        shape.look.iod_fraction,
+                        spans=shape.spans,
+                        span_fps=shape.span_fps,
+                        max_frames=params["preset_max_frames"],
+                    )
+                )
+            turn += counts["negative"]
+    return specs
+
+
 def plan_corpus(params: dict) -> list[SubjectPlan]:
     """Every subject and clip of the corpus (no pixels), parts in casme2, samm, smic order."""
     params = resolve_params(params)
-    return [
-        _plan_subject(params, part, index)
-        for part, part_params in params["parts"].items()
-        for index in range(part_params["subjects"])
-    ]
+    specs = _preset_specs(params) if "preset" in params else _subject_specs(params)
+    return [_plan_subject(params, spec) for spec in specs]
