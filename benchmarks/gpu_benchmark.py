@@ -55,10 +55,14 @@ def gpu_description() -> str:
 
 
 def megc_fold_frames() -> tuple[int, int]:
-    """(frames of the largest LOSO training set, frames of the whole composite) of the megc2019 preset."""
-    from localmer.synth import preset_frames_per_subject
+    """(frames onset..offset of the largest LOSO training set, of the whole composite) in the megc2019
+    preset's plan: its clips of the three classes (not the clips outside the task)."""
+    from localmer.synth import EXTRA_CLASS, plan_corpus
 
-    per_subject = preset_frames_per_subject("megc2019")
+    per_subject = {
+        (subject.part, subject.name): sum(c.offset - c.onset + 1 for c in subject.clips if c.label != EXTRA_CLASS)
+        for subject in plan_corpus({"preset": "megc2019"})
+    }
     total = sum(per_subject.values())
     return total - min(per_subject.values()), total
 
