@@ -51,6 +51,7 @@ def job_records(env: dict) -> dict[int, str]:
 
 def measure(name: str, profile: Path, env: dict, folder: Path) -> dict:
     before = set(job_records(env))
+    folder.mkdir()
     config = test_slurm.reduced_demo(folder)
     start = time.monotonic()
     result = test_slurm.slurm_run(folder, config, env, profile)
