@@ -145,7 +145,7 @@ def main() -> None:
             f"{fold_frames:,}. One fold's spatial job at {SPATIAL_EPOCHS} epochs x {REGIONS} regions, from the "
             "rates above: "
             + ", ".join(f"{policy} {seconds / 60:.0f} min" for policy, seconds in job.items())
-            + f"; the {FOLDS} folds on one GPU: "
+            + f"; the {FOLDS} folds on this device: "
             + ", ".join(f"{policy} {FOLDS * seconds / 3600:.1f} h" for policy, seconds in job.items()),
             f"- this benchmark took {time.perf_counter() - start:.0f} s",
             "",
