@@ -38,10 +38,20 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 def planned_jobs(workdir: Path, config: Path, *args: str) -> dict[str, int]:
     """rule -> number of jobs a dry run (with ``args``: targets, --forceall) would execute now, from the
     plan's job stats table."""
+    return job_stats(dry_run(workdir, config, *args))
+
+
+def dry_run(workdir: Path, config: Path, *args: str) -> str:
+    """What a dry run (with ``args``) prints."""
     result = snakemake(workdir, "--configfile", str(config), "-n", "--cores", "1", *args)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def job_stats(plan: str) -> dict[str, int]:
+    """rule -> number of jobs, from a dry run's job stats table."""
     jobs, in_table = {}, False
-    for line in (result.stdout + result.stderr).splitlines():
+    for line in plan.splitlines():
         fields = line.split()
         if fields[:2] == ["job", "count"]:
             in_table = True
@@ -261,6 +271,30 @@ def test_partial_reruns_follow_what_changed(small_run):
     jobs = planned_jobs(workdir, ablation)
     assert jobs["crop_regions"] == folds and jobs["train_spatial"] == folds and jobs["train_temporal"] == folds
     assert not {"detect_landmarks", "align_faces", "synthesize_corpus"} & set(jobs)
+
+
+@pytest.mark.slow
+def test_the_slurm_profiles_groups_keep_every_job_and_join_them(small_run):
+    """profiles/slurm changes how jobs go to a cluster, not which: a forced dry run through it plans the
+    same jobs per rule as one without it, and joins them into group jobs: one per fold (its three training
+    jobs), one per group-components subjects (their landmarks and alignment; their crops and QC sheets)."""
+    from test_envs import rules
+
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    per_job = {group: int(n) for group, n in (entry.split("=") for entry in profile["group-components"])}
+    workdir, config = small_run["workdir"], small_run["config"]
+    forced = ["--forcerun", *sorted(set(rules()) - {"synthesize_corpus", "build_index"})]
+    plain = dry_run(workdir, config, *forced)
+    grouped = dry_run(workdir, config, "--profile", str(REPO / "profiles" / "slurm"), *forced)
+    jobs = job_stats(plain)
+    assert job_stats(grouped) == jobs and jobs["train_spatial"] == jobs["train_temporal"] > 1
+    group_jobs = {group: grouped.count(f"Group job {group} ") for group in ("fold", "subject", "crops")}
+    assert group_jobs == {
+        "fold": jobs["train_temporal"],
+        "subject": -(-jobs["detect_landmarks"] // per_job["subject"]),  # ceil
+        "crops": -(-jobs["crop_regions"] // per_job["crops"]),
+    }, group_jobs
+    assert "Group job" not in plain
 
 
 @pytest.mark.slow
