@@ -87,20 +87,9 @@ def real_layout(tmp_path_factory) -> dict:
     return {"root": root, "datasets": datasets, "gt": gt, "casme_sheet": casme_sheet, "samm_sheet": samm_sheet}
 
 
-@pytest.fixture(scope="session")
-def tiny_indexed_corpus(tmp_path_factory) -> dict:
-    """A tiny synthetic corpus (three layouts, one subject each, one clip per class) and its index."""
-    from localmer import config, datasets, synth
-
-    root = tmp_path_factory.mktemp("tiny_corpus")
-    params = config.schema_defaults("synthetic")
-    params.update(seed=11, image_size=[160, 180], duration_s=[0.1, 0.3])
-    params["parts"] = {
-        part: {"subjects": 1, "clips_per_class": 1, "extra_clips_per_subject": 0, "fps": 50}
-        for part in ("casme2", "samm", "smic")
-    }
-    synth.write_corpus(root, params)
-    specs = [
+def synthetic_datasets(root: Path) -> list[dict]:
+    """The dataset specs of a synthetic corpus written to ``root`` (its three layouts)."""
+    return [
         {
             "name": "casme2",
             "kind": "casme2",
@@ -115,6 +104,22 @@ def tiny_indexed_corpus(tmp_path_factory) -> dict:
         },
         {"name": "smic", "kind": "smic", "root": str(root / "smic" / "HS")},
     ]
+
+
+@pytest.fixture(scope="session")
+def tiny_indexed_corpus(tmp_path_factory) -> dict:
+    """A tiny synthetic corpus (three layouts, one subject each, one clip per class) and its index."""
+    from localmer import config, datasets, synth
+
+    root = tmp_path_factory.mktemp("tiny_corpus")
+    params = config.schema_defaults("synthetic")
+    params.update(seed=11, image_size=[160, 180], duration_s=[0.1, 0.3])
+    params["parts"] = {
+        part: {"subjects": 1, "clips_per_class": 1, "extra_clips_per_subject": 0, "fps": 50}
+        for part in ("casme2", "samm", "smic")
+    }
+    synth.write_corpus(root, params)
+    specs = synthetic_datasets(root)
     task = {"name": "megc2019", "ground_truth": str(root / "megc2019_gt.csv"), "strict": True}
     index = datasets.build_index(specs, task)
     return {"root": root, "datasets": specs, "samples": index.samples}

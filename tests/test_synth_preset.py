@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import pytest
 import yaml
-from conftest import ANNOTATIONS, REPO
+from conftest import ANNOTATIONS, REPO, synthetic_datasets
 
 from localmer import config, datasets, synth
 from localmer.cli import main as cli
@@ -144,21 +144,7 @@ def test_the_written_corpus_reconciles_with_its_ground_truth_in_the_real_shape(s
     written = read_gt(small_corpus / "megc2019_gt.csv")
     assert Counter((d, s, label) for d, s, _, label in written) == real_counts()
     assert [d for d, *_ in written] == [d for d, *_ in REAL_GT]  # parts in the official file's order
-    specs = [
-        {
-            "name": "casme2",
-            "kind": "casme2",
-            "root": str(small_corpus / "casme2"),
-            "annotations": str(small_corpus / "casme2" / "CASME2-coding-20140508.xlsx"),
-        },
-        {
-            "name": "samm",
-            "kind": "samm",
-            "root": str(small_corpus / "samm"),
-            "annotations": str(small_corpus / "samm" / "SAMM_Micro_FACS_Codes_v2.xlsx"),
-        },
-        {"name": "smic", "kind": "smic", "root": str(small_corpus / "smic" / "HS")},
-    ]
+    specs = synthetic_datasets(small_corpus)
     task = {"name": "megc2019", "ground_truth": str(small_corpus / "megc2019_gt.csv"), "strict": True}
     index = datasets.build_index(specs, task)
     assert set(index.reconciliation["status"]) == {"match"} and len(index.samples) == len(REAL_GT) == 442
