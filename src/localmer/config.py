@@ -215,6 +215,7 @@ def _protocol_problems(cfg: dict, task) -> list[str]:
 
 # Keys that scale a preset's corpus; without a preset there is nothing for them to scale.
 PRESET_SCALING_KEYS = ("preset_subjects", "preset_frame_scale", "preset_max_frames")
+PRESET_KEYS = ("preset", *PRESET_SCALING_KEYS)
 
 
 def synthetic_problems(synthetic: dict) -> list[str]:

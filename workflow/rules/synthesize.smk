@@ -18,7 +18,7 @@ if SYNTHETIC["enabled"]:
             synthetic={
                 k: v
                 for k, v in SYNTHETIC.items()
-                if k not in ("enabled", "out") and not (k.startswith("preset") and v is None)
+                if k not in ("enabled", "out") and not (k in localmer_config.PRESET_KEYS and v is None)
             },
         log:
             "logs/synthesize_corpus.log",

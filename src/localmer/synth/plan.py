@@ -184,7 +184,7 @@ def resolve_params(params: dict) -> dict:
     resolved.pop("enabled", None)
     resolved.pop("out", None)
     if resolved["preset"] is None:  # all null (checked): dropped, so corpus.json without a preset is as before
-        for key in ("preset", *config.PRESET_SCALING_KEYS):
+        for key in config.PRESET_KEYS:
             del resolved[key]
     resolved["parts"] = {
         part: config.with_defaults({**PART_DEFAULTS[part], **(resolved["parts"][part] or {})}, "#/$defs/synthetic_part")
