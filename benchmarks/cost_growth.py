@@ -65,11 +65,11 @@ def run_size(subjects: int, folder: Path, cores: int, base_config: Path, sample_
     config = folder / "cost.yaml"
     config.write_text(yaml.safe_dump(cfg))
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(folder)]
-    command += ["--configfile", str(config), "--cores", str(cores), "--resources", f"gpu={cores}"]
+    command += ["--configfile", str(config), "--cores", str(cores)]
 
     def snakemake(*targets: str) -> None:
-        # --resources takes several values: the targets go before it.
-        result = subprocess.run([*command[:-2], *targets, *command[-2:]], capture_output=True, text=True)
+        # --resources takes several values: it goes after the targets.
+        result = subprocess.run([*command, *targets, "--resources", f"gpu={cores}"], capture_output=True, text=True)
         if result.returncode != 0:
             raise SystemExit(f"{subjects} subjects: the run failed:\n{result.stderr[-3000:]}")
 
@@ -129,14 +129,14 @@ def paper_projection(coefficients: np.ndarray, run: dict, cores: int) -> str:
     """The spatial stage of config/paper.yaml on the megc2019 composite, from the fitted spatial model:
     its fixed cost per fold (b) and its cost per training subject (c), turned into a cost per training
     sample with the samples per training subject of ``run`` (a fitted size)."""
-    from gpu_benchmark import megc_fold_frames  # imports TensorFlow: only when projecting
+    from gpu_benchmark import FOLDS, REGIONS, SPATIAL_EPOCHS, megc_fold_frames  # imports TensorFlow
 
     fixed, per_subject = coefficients
     n = run["subjects"]
     per_sample = per_subject / (run["spatial_samples"] / (n * (n - 1)))
     _, total_frames = megc_fold_frames()
-    folds, regions, epochs = 68, 6, 100
-    samples = regions * epochs * (folds - 1) * total_frames  # every fold fits the other 67 subjects' frames
+    folds = FOLDS
+    samples = REGIONS * SPATIAL_EPOCHS * (folds - 1) * total_frames  # every fold fits the others' frames
     job_s = folds * fixed + samples * per_sample
     return (
         f"Spatial cost per training sample (frame x epoch x region) from the fit: {per_sample * 1e3:.3f} ms of job "
