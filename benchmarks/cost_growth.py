@@ -8,7 +8,7 @@ memory (the largest `max_rss` of its jobs).
 
 The cost model, per stage, in the number of subjects n (LOSO: n folds):
   - preprocessing stages (per subject): a * n;
-  - training stages (per fold: train_spatial, export_features, train_temporal): n * (b + c * (n - 1)),
+  - training stages (per fold: train_spatial with the feature export, train_temporal): n * (b + c * (n - 1)),
     a fixed cost per fold and a cost per training subject (the training set is n - 1 subjects' clips),
     i.e. about quadratic in n.
 Fitted by least squares on every size but the last (`--check`), then compared with the measured last size.
@@ -44,7 +44,7 @@ from workflow_stage_times import job_seconds, stage_times
 from localmer.training import fold_names
 
 PARTS = ("casme2", "samm", "smic")
-FOLD_STAGES = ("train_spatial", "export_features", "train_temporal")
+FOLD_STAGES = ("train_spatial", "train_temporal")
 
 
 def sampled(folds: list[str], k: int) -> list[str]:

@@ -235,10 +235,9 @@ def tiny_fold(tiny_preprocessed, tmp_path_factory) -> dict:
         }
         for region in REGION_NAMES
     }
-    training.train_spatial_regions(samples, region_labels, patch_files, fold, settings, CLASSES, spatial)
+    features = out / "features.h5"  # written by the spatial job, as rule train_spatial does
+    training.train_spatial_regions(samples, region_labels, patch_files, fold, settings, CLASSES, spatial, features)
     models = {region: paths["model"] for region, paths in spatial.items()}
-    features = out / "features.h5"
-    training.export_features(samples, patch_files, fold, models, settings, features, "abc123")
     temporal = {key: str(out / f"temporal.{key}") for key in ("history", "provenance", "predictions")}
     temporal.update(
         model=str(out / "temporal.keras"),

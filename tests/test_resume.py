@@ -116,6 +116,7 @@ def fit_recording_weights(model, *args, callbacks=None, **kwargs):
 
 
 keras.Model.fit = fit_recording_weights
+training.CHECKPOINT_SECONDS = 0  # a checkpoint after every epoch: the kills below find the last one
 logging.basicConfig(level=logging.INFO, format="%(relativeCreated)d %(message)s")
 settings = job["settings"]
 tfsetup.configure_tensorflow(1, settings["training"]["seed"])
@@ -256,7 +257,8 @@ def test_a_folds_regions_in_one_job_train_each_regions_own_model_and_resume_regi
     region's model is the one it trains alone. A job interrupted in its second region, whose outputs the
     workflow then removes, resumes the first at its last checkpoint (not from epoch 1) and ends with the
     uninterrupted weights; its checkpoints go once every region is written. Control: without the kept
-    checkpoint (the first region's folder removed), the first region trains again from epoch 1."""
+    checkpoint (the first region's folder removed), the first region trains again from epoch 1. A job
+    interrupted in its feature export resumes every region at its last epoch, then exports."""
     tfsetup.configure_tensorflow(1, SEED)
     samples = job_inputs["samples"]
     fold = training.make_folds(samples.subject)[0]
@@ -314,6 +316,30 @@ def test_a_folds_regions_in_one_job_train_each_regions_own_model_and_resume_regi
         training.train_spatial_regions(*fit, cfg, CLASSES, control)
     assert f"fold {fold.name} spatial {first}: resuming" not in caplog.text
 
+    # Interrupted in the feature export, after both regions: the rerun resumes both at their last epoch.
+    exported = outs(tmp_path / "exported")
+    features = tmp_path / "exported" / "features.h5"
+    monkeypatch.setattr(training, "REGION_NAMES", [first, second])  # the regions trained here
+
+    def interrupted_export(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as interrupt:
+        interrupt.setattr(training, "export_features", interrupted_export)
+        with pytest.raises(KeyboardInterrupt):
+            training.train_spatial_regions(*fit, cfg, CLASSES, exported, features)
+    assert all(Path(exported[region]["checkpoints"], "epoch-2").is_dir() for region in (first, second))
+    assert not features.exists()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="localmer.training"):
+        training.train_spatial_regions(*fit, cfg, CLASSES, exported, features)
+    for region in (first, second):
+        assert f"fold {fold.name} spatial {region}: resuming after epoch 2" in caplog.text
+        assert same_weights(weights_of(exported[region]["model"]), weights_of(alone[region]["model"])), region
+        assert not Path(exported[region]["checkpoints"]).exists()
+    with h5py.File(features) as h5:
+        assert json.loads(h5.attrs["model_files"]) == {region: exported[region]["model"] for region in (first, second)}
+
 
 def test_each_epoch_has_its_own_order_from_the_seed():
     """The order of an epoch is a permutation fixed by (seed, epoch), and batches follow it."""
@@ -326,3 +352,56 @@ def test_each_epoch_has_its_own_order_from_the_seed():
     batched = [batch.numpy().ravel() * 10 for batch, _ in batches]
     assert np.concatenate(batched).round().astype(int).tolist() == orders[1].tolist()
     assert [len(batch) for batch in batched] == [4, 4, 2]
+
+
+def test_checkpoints_follow_their_interval_and_change_no_result(tmp_path, monkeypatch):
+    """fit_epochs saves after an epoch once checkpoint_seconds have passed since the last save (or the
+    start), and after the last epoch, on a clock that ticks 10 s a call. Whatever the interval, the
+    weights and history are the same; control: another seed's differ."""
+    import keras
+
+    tfsetup.configure_tensorflow(1, SEED)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 3), dtype=np.float32), keras.utils.to_categorical(rng.integers(0, 2, 40), 2)
+    saved = []
+    save = training._save_checkpoint
+
+    def recording_save(folder, epoch, *state):
+        saved.append(epoch)
+        save(folder, epoch, *state)
+
+    monkeypatch.setattr(training, "_save_checkpoint", recording_save)
+    ticks = iter(range(0, 10_000, 10))
+    monkeypatch.setattr(training.time, "monotonic", lambda: float(next(ticks)))
+
+    def fit(name: str, seconds: float, seed: int = SEED) -> tuple[list[int], list[np.ndarray], pd.DataFrame]:
+        saved.clear()
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential(
+            [keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dropout(0.5), keras.layers.Dense(2)]
+        )
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy")
+        history = training.fit_epochs(
+            model,
+            lambda order: (x[order], y[order]),
+            len(x),
+            epochs=4,
+            seed=seed,
+            batch_size=8,
+            validation_data=None,
+            patience=None,
+            checkpoint_dir=tmp_path / name,
+            identity="i",
+            label=name,
+            checkpoint_seconds=seconds,
+        )
+        return list(saved), model.get_weights(), history
+
+    every, every_weights, every_history = fit("every", 0)
+    interval, interval_weights, interval_history = fit("interval", 15)
+    last, last_weights, last_history = fit("last", 1000)
+    assert every == [1, 2, 3, 4] and interval == [2, 4] and last == [4]
+    assert same_weights(interval_weights, every_weights) and same_weights(last_weights, every_weights)
+    assert interval_history.equals(every_history) and last_history.equals(every_history)
+    _, other_weights, _ = fit("other_seed", 0, SEED + 1)
+    assert not same_weights(other_weights, every_weights)

@@ -40,7 +40,7 @@ from test_workflow import SNAKEMAKE, planned_jobs, small_config
 
 PACKAGES = {"munge": "/usr/sbin/munged", "slurmctld": "/usr/sbin/slurmctld", "slurmd": "/usr/sbin/slurmd"}
 CLIENT = "/usr/bin/sbatch"  # slurm-client
-GPU_RULES = ("train_spatial", "export_features", "train_temporal", "train_deep_peer")
+GPU_RULES = ("train_spatial", "train_temporal", "train_deep_peer")
 
 
 def local_rules() -> set[str]:
@@ -338,7 +338,7 @@ def test_the_workflow_runs_through_slurm_with_gpu_rules_asking_for_a_gpu(slurm_c
         expected[group] = -(-max(submitted[rule] for rule in grouped) // components.get(group, 1))
 
     def group_or_rule(name: str) -> str:
-        """A group job's name is its group's and its rules' (sorted), e.g. fold_export_features_..."""
+        """A group job's name is its group's and its rules' (sorted), e.g. fold_train_spatial_train_temporal..."""
         return name.split("_")[0] if name.split("_")[0] in members else name
 
     jobs = {group_or_rule(name): len(found) for name, found in by_name.items()}

@@ -88,14 +88,17 @@ def test_no_test_clip_reaches_any_fit_normalisation_or_class_weight(one_fold):
 
 
 def test_features_cover_every_frame_of_every_clip(one_fold):
+    """The spatial job's features (train_spatial_regions with a features path): every frame of every clip,
+    from the fold's saved models, under the settings' digest; the job's checkpoints are gone."""
     with h5py.File(one_fold["features"]) as h5:
         assert json.loads(h5.attrs["test_subjects"]) == [one_fold["fold"].name]
-        assert h5.attrs["config_hash"] == "abc123"
-        assert set(json.loads(h5.attrs["model_files"])) == set(REGION_NAMES)
+        assert h5.attrs["config_hash"] == training.config_hash(one_fold["settings"])
+        assert json.loads(h5.attrs["model_files"]) == one_fold["models"]
         for sample_id in one_fold["samples"].sample_id:
             for region in REGION_NAMES:
                 features = h5[f"clips/{sample_id}/{region}"][()]
                 assert features.shape == (6, 256) and (features >= 0).all()
+    assert not list((one_fold["out"] / "checkpoints").glob("*/epoch-*"))
 
 
 def test_predictions_are_the_test_subjects_clips(one_fold):

@@ -319,7 +319,7 @@ def test_the_bundle_target_of_the_flow_input_experiment_trains_on_flow_and_the_b
     target = "results/flow_input/bundle/bundle.json"
     plan = planned_jobs(workdir, config, target)
     expected = {"compute_flow": subjects, "crop_flow": subjects}  # the flow stages of its flow settings
-    expected.update(train_spatial=1, export_features=1, train_temporal=1, bundle=1)  # the final models
+    expected.update(train_spatial=1, train_temporal=1, bundle=1)  # the final models
     assert {rule: plan.get(rule) for rule in expected} == expected, plan
     assert not {"detect_landmarks", "align_faces", "measure_regions", "crop_regions"} & set(plan), plan
     result = snakemake(workdir, target, "--configfile", str(config), "--cores", "2")
@@ -653,5 +653,5 @@ def test_the_seeds_method_under_another_task_and_protocol_reuses_the_preprocessi
         built = snakemake(workdir, "--configfile", str(changed), "--cores", "1", f"results/{experiment}/samples.tsv")
         assert built.returncode == 0, built.stderr[-3000:]
     jobs = planned_jobs(workdir, changed)
-    assert jobs["train_spatial"] == 3 + 2 and jobs["export_features"] == 5 and jobs["train_temporal"] == 5
+    assert jobs["train_spatial"] == 3 + 2 and jobs["train_temporal"] == 5 and "export_features" not in jobs
     assert not {"detect_landmarks", "align_faces", "crop_regions", "compute_flow"} & set(jobs), jobs

@@ -21,6 +21,7 @@ import json
 import logging
 import re
 import shutil
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +202,10 @@ def write_json(path: str | Path, data: dict) -> None:
 # --------------------------------------------------------------------------------------------- epochs
 
 CHECKPOINT = re.compile(r"epoch-(\d+)")  # a checkpoint folder: the state at the end of that epoch (1-based)
+# The seed's stages save a checkpoint after an epoch once this long has passed since the last save (and
+# after the last epoch): an interrupted job repeats at most about this much training, and short epochs
+# (the demo's, a GPU's) are not dominated by writing the weights and the optimizer's state.
+CHECKPOINT_SECONDS = 60.0
 
 
 def epoch_randomness(seed: int, epoch: int) -> np.random.Generator:
@@ -241,6 +246,7 @@ def fit_epochs(
     identity: str,
     label: str,
     checkpoint_every: int = 1,
+    checkpoint_seconds: float = 0.0,
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` epochs so that a job killed at any moment (SIGTERM at a SLURM
     walltime, Ctrl-C) and rerun ends with the weights, history and stop epoch of an uninterrupted job,
@@ -252,11 +258,13 @@ def fit_epochs(
       for ``model.fit``, and the states of the model's dropout seed generators, set before the epoch.
       Keras' ``BackupAndRestore`` restores weights and the epoch counter only: the tf.data shuffle and
       the dropout masks of a resumed job differed from the uninterrupted job's.
-    - One ``model.fit`` call per epoch; after every ``checkpoint_every``-th epoch and after the last, the
-      whole state goes to ``checkpoint_dir/epoch-N``: model and optimizer weights, the history so far, the
+    - One ``model.fit`` call per epoch; after every ``checkpoint_every``-th epoch at least
+      ``checkpoint_seconds`` after the last save (or the start), and after the last epoch, the whole
+      state goes to ``checkpoint_dir/epoch-N``: model and optimizer weights, the history so far, the
       early-stopping state (and the best epoch's weights). A rerun repeats the epochs after the newest
-      checkpoint exactly (their randomness is a function of the epoch); saving less often is for runs of
-      hundreds of tiny epochs, whose time the saves would dominate. The folder is written under a
+      checkpoint exactly (their randomness is a function of the epoch), so when checkpoints are taken
+      changes no result; saving less often is for runs of many short epochs, whose time the saves
+      would dominate. The folder is written under a
       partial name (``localmer.atomic``) and renamed when complete, then the older checkpoint is
       removed: a kill during the save leaves the previous checkpoint. The history lives in the
       checkpoint, not in an output that a workflow manager deletes as incomplete.
@@ -282,6 +290,7 @@ def fit_epochs(
         stopper.on_train_begin()
     folder = Path(checkpoint_dir)
     epoch, history, stopped = _restore_checkpoint(folder, model, stopper, identity, label)
+    last_save = time.monotonic()
     while epoch < epochs and not stopped:
         randomness = epoch_randomness(seed, epoch)
         x, y = epoch_inputs(randomness.permutation(samples))
@@ -303,9 +312,11 @@ def fit_epochs(
             stopper.on_epoch_end(epoch, record)
             stopped = bool(model.stop_training)
         epoch += 1
-        if epoch % checkpoint_every == 0 or epoch == epochs or stopped:
+        due = epoch % checkpoint_every == 0 and time.monotonic() - last_save >= checkpoint_seconds
+        if due or epoch == epochs or stopped:
             state = {"identity": identity, "history": history, "stopped": stopped}
             _save_checkpoint(folder, epoch, model, stopper, state)
+            last_save = time.monotonic()
         log.info(
             "%s epoch %d/%d: %s%s",
             label,
@@ -476,6 +487,7 @@ def train_spatial(
             *validation_arrays,
         ),
         label=f"fold {fold.name} spatial {region}",
+        checkpoint_seconds=CHECKPOINT_SECONDS,
     )
     Path(out["history"]).parent.mkdir(parents=True, exist_ok=True)
     history.to_csv(out["history"], sep="\t", index=False)
@@ -511,14 +523,17 @@ def train_spatial_regions(
     settings: dict,
     classes: Sequence[str],
     out_of_region: Mapping[str, dict[str, str]],
+    features_path: str | Path | None = None,
 ) -> dict[str, dict]:
     """The spatial models of a fold's regions (the keys of ``out_of_region``, each region's ``out`` of
-    ``train_spatial``), one after another in this process: a job trains a fold, and pays its fixed cost
-    (interpreter, TensorFlow, data set-up) once, not per region. Each region's model is the one
-    ``train_spatial`` alone gives: its graph starts empty and its randomness restarts from the seed.
-    Every region's last checkpoint stays until all are written, so that a job interrupted in its fourth
-    region resumes the first three at their last epoch (their outputs are gone: the workflow removes
-    an interrupted job's outputs) instead of training them again."""
+    ``train_spatial``), one after another in this process, and with ``features_path`` the fold's
+    features from the models as saved (``export_features``): a job trains a fold, and pays its fixed
+    cost (interpreter, TensorFlow, data set-up) once, not per region and again for the export. Each
+    region's model is the one ``train_spatial`` alone gives: its graph starts empty and its randomness
+    restarts from the seed. Every region's last checkpoint stays until all outputs are written, so that
+    a job interrupted in its fourth region (or in the export) resumes the first three at their last
+    epoch (their outputs are gone: the workflow removes an interrupted job's outputs) instead of
+    training them again."""
     import keras
 
     provenances = {}
@@ -527,6 +542,10 @@ def train_spatial_regions(
         provenances[region] = train_spatial(
             samples, region_labels, patch_files, fold, region, settings, classes, out, keep_checkpoints=True
         )
+    if features_path is not None:
+        keras.backend.clear_session()
+        model_files = {region: out["model"] for region, out in out_of_region.items()}
+        export_features(samples, patch_files, fold, model_files, settings, features_path, config_hash(settings))
     for out in out_of_region.values():
         remove_checkpoints(out["checkpoints"])
     return provenances
@@ -682,6 +701,7 @@ def train_temporal(
             *(validation_data[1:] if validation_data else ()),
         ),
         label=f"fold {fold.name} temporal",
+        checkpoint_seconds=CHECKPOINT_SECONDS,
     )
     Path(out["history"]).parent.mkdir(parents=True, exist_ok=True)
     history.to_csv(out["history"], sep="\t", index=False)

@@ -22,8 +22,8 @@ rule region_labels:
         "../scripts/region_labels.py"
 
 
-# A fold's six regions in one job: a job's fixed cost (interpreter, TensorFlow start-up, data set-up)
-# is paid once per fold (docs/workflow.md, "Jobs and their cost").
+# A fold's six regions and its feature export in one job: a job's fixed cost (interpreter, TensorFlow
+# start-up, data set-up) is paid once per fold (docs/workflow.md, "Jobs and their cost").
 rule train_spatial:
     input:
         samples=f"{RESULTS}/{{experiment}}/samples.tsv",
@@ -38,6 +38,7 @@ rule train_spatial:
         provenances=expand(
             f"{RESULTS}/{{{{experiment}}}}/folds/{{{{fold}}}}/spatial/{{region}}.provenance.json", region=REGIONS
         ),
+        features=f"{RESULTS}/{{experiment}}/folds/{{fold}}/features.h5",
     params:
         settings=get_spatial_settings,
         checkpoints=f"{RESULTS}/{{experiment}}/checkpoints/{{fold}}/spatial",
@@ -49,34 +50,10 @@ rule train_spatial:
         ENV_TRAINING
     resources:
         mem_mb=4000,
-        runtime=360,
+        runtime=420,
         gpu=1,
     script:
         "../scripts/train_spatial.py"
-
-
-rule export_features:
-    input:
-        samples=f"{RESULTS}/{{experiment}}/samples.tsv",
-        report=f"{RESULTS}/{{experiment}}/landmark_report.tsv",
-        models=expand(f"{RESULTS}/{{{{experiment}}}}/folds/{{{{fold}}}}/spatial/{{region}}.keras", region=REGIONS),
-        patches=get_experiment_spatial_inputs,
-    output:
-        f"{RESULTS}/{{experiment}}/folds/{{fold}}/features.h5",
-    params:
-        settings=get_spatial_settings,
-    log:
-        "logs/{experiment}/folds/{fold}/export_features.log",
-    benchmark:
-        "logs/benchmarks/{experiment}/folds/{fold}/export_features.tsv"
-    conda:
-        ENV_TRAINING
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=1,
-    script:
-        "../scripts/export_features.py"
 
 
 # Every fold writes its normalisation statistics; the bundle takes the final fold's.

@@ -1,4 +1,5 @@
-# Rule train_spatial: a LOSO fold's spatial models, every region in this one job; logic in localmer.training.
+# Rule train_spatial: a LOSO fold's spatial models, every region in this one job, and the fold's 256-d
+# features of every frame from them; logic in localmer.training.
 from localmer import datasets, regions, runlog, training
 
 with runlog.to_file(snakemake.log[0]):
@@ -23,4 +24,5 @@ with runlog.to_file(snakemake.log[0]):
             }
             for region, (model, history, provenance) in zip(regions.REGION_NAMES, outputs, strict=True)
         },
+        features_path=snakemake.output.features,
     )

@@ -1,6 +1,6 @@
 """The seed's method (``method: localmer``): six regions x m patches -> patch CNN fused by SE per region ->
 256-d features -> LSTM per region fused by SE. Its stages are the workflow's own (preprocessing patches,
-train_spatial, export_features, train_temporal: ``localmer.training``); it has no per-clip input here."""
+train_spatial with the feature export, train_temporal: ``localmer.training``); it has no per-clip input here."""
 
 from __future__ import annotations
 
