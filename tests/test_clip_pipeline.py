@@ -101,7 +101,7 @@ def training_inputs(tiny_preprocessed, model_settings: dict, region: str, files=
     usable = training.usable_samples(tiny_preprocessed["samples"], tiny_preprocessed["report"])
     files = tiny_preprocessed["patch_files"] if files is None else files
     data = inputs.load_region(files, usable, region, model_settings["input"])
-    batches = inputs.spatial_batches(data.frames, np.zeros(len(data.frames)), model_settings, 256, None)
+    batches = inputs.spatial_batches(data.frames, np.zeros(len(data.frames)), model_settings, 256)
     scaled = np.concatenate([x.numpy() for x, _ in batches])
     return {row: scaled[data.owner == row] for row in range(len(usable))}
 

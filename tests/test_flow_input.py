@@ -18,7 +18,7 @@ from localmer.regions import REGION_NAMES
 
 
 def scaled(frames: np.ndarray, model: dict) -> np.ndarray:
-    (batch, _), *_ = list(inputs.spatial_batches(frames, np.zeros(len(frames)), model, len(frames), None))
+    (batch, _), *_ = list(inputs.spatial_batches(frames, np.zeros(len(frames)), model, len(frames)))
     return batch.numpy()
 
 

@@ -182,10 +182,13 @@ def test_an_interrupted_fit_resumes_exactly_from_a_checkpoint_every_k_epochs(fit
     assert [p.name for p in (made["folder"] / "0").iterdir()] == ["epoch-5"]  # saved after the last epoch
     real_fit = keras.Model.fit
 
-    def killed_in_epoch_5(model, *args, **kwargs):
-        if kwargs["initial_epoch"] == 4:
-            raise KeyboardInterrupt
-        return real_fit(model, *args, **kwargs)
+    class KillInEpoch5(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 4:
+                raise KeyboardInterrupt
+
+    def killed_in_epoch_5(model, *args, callbacks=(), **kwargs):
+        return real_fit(model, *args, callbacks=[*callbacks, KillInEpoch5()], **kwargs)
 
     with monkeypatch.context() as patch:
         patch.setattr(keras.Model, "fit", killed_in_epoch_5)

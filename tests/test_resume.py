@@ -109,10 +109,14 @@ class PauseInEpoch(keras.callbacks.Callback):
             time.sleep(300)
 
 
+class RecordWeights(keras.callbacks.Callback):
+    # Every epoch's weights, before early stopping restores the best.
+    def on_epoch_end(self, epoch, logs=None):
+        np.savez(f"{job['weights']}/{stage}-{epoch}.npz", *self.model.get_weights())
+
+
 def fit_recording_weights(model, *args, callbacks=None, **kwargs):
-    history = fit(model, *args, callbacks=[*(callbacks or []), PauseInEpoch()], **kwargs)
-    np.savez(f"{job['weights']}/{stage}-{kwargs['initial_epoch']}.npz", *model.get_weights())
-    return history
+    return fit(model, *args, callbacks=[*(callbacks or []), PauseInEpoch(), RecordWeights()], **kwargs)
 
 
 keras.Model.fit = fit_recording_weights
@@ -342,16 +346,18 @@ def test_a_folds_regions_in_one_job_train_each_regions_own_model_and_resume_regi
 
 
 def test_each_epoch_has_its_own_order_from_the_seed():
-    """The order of an epoch is a permutation fixed by (seed, epoch), and batches follow it."""
+    """The order of an epoch is a permutation fixed by (seed, epoch), and its batches follow it."""
     orders = [training.epoch_randomness(SEED, epoch).permutation(10) for epoch in (0, 1, 0)]
     assert sorted(orders[0]) == list(range(10)) and not np.array_equal(orders[0], orders[1])
     assert np.array_equal(orders[0], orders[2])
     frames = np.arange(10, dtype=np.int16).reshape(10, 1, 1, 1)
     model = {"input": "onset_diff", "diff_range": 10}
-    batches = inputs.spatial_batches(frames, np.arange(10), model, 4, orders[1])
-    batched = [batch.numpy().ravel() * 10 for batch, _ in batches]
-    assert np.concatenate(batched).round().astype(int).tolist() == orders[1].tolist()
-    assert [len(batch) for batch in batched] == [4, 4, 2]
+    batches = training.epoch_batches(np.stack(orders[:2]), 4, inputs.spatial_batch_of(frames, np.arange(10), model))
+    batched = [(batch.numpy().ravel() * 10).round().astype(int) for batch, _ in batches]
+    # One pipeline for two epochs: each epoch's order, in batches of 4, none across the epochs' boundary.
+    assert np.concatenate(batched).tolist() == [*orders[0], *orders[1]]
+    assert [len(batch) for batch in batched] == [4, 4, 2, 4, 4, 2]
+    assert [target.numpy().tolist() for _, target in batches][2] == orders[0][8:].tolist()
 
 
 def test_checkpoints_follow_their_interval_and_change_no_result(tmp_path, monkeypatch):
@@ -383,7 +389,7 @@ def test_checkpoints_follow_their_interval_and_change_no_result(tmp_path, monkey
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy")
         history = training.fit_epochs(
             model,
-            lambda order: (x[order], y[order]),
+            training.gathered_batches(x, y),
             len(x),
             epochs=4,
             seed=seed,

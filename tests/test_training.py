@@ -5,6 +5,9 @@ are not the proof of no leakage: tests/test_leakage.py proves it by perturbing t
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -68,6 +71,37 @@ def test_bfloat16_support_is_read_from_the_cpu_flags():
     assert tfsetup.cpu_has_bfloat16("flags\t: fpu sse avx512f avx512_bf16 amx_tile")
     assert tfsetup.cpu_has_bfloat16("flags : fpu amx_bf16")
     assert not tfsetup.cpu_has_bfloat16("flags\t: fpu sse avx2 avx512f avx512_vnni")
+
+
+def test_tensorflow_is_imported_with_the_collector_off_then_frozen_once(tmp_path):
+    """configure_tensorflow, importing TensorFlow first in the process, imports it with the garbage
+    collector off, turns the collector back on and freezes what the import made. Control: with
+    TensorFlow imported before, the collector is left as it is and nothing is frozen. Stand-in packages
+    record the collector's state while they are imported."""
+    stand_in = (
+        "import gc\ncollector_on_at_import = gc.isenabled()\n"
+        "class _Anything:\n"
+        "    def __getattr__(self, name):\n        return self\n"
+        "    def __call__(self, *args, **kwargs):\n        return []\n"
+    )
+    for name, attributes in (("tensorflow", "config = _Anything()\n"), ("keras", "utils = _Anything()\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(stand_in + attributes)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "src")])}
+
+    def collector(import_first: bool) -> list[str]:
+        code = (
+            f"import gc\n{'import tensorflow' if import_first else ''}\nfrom localmer import tfsetup\n"
+            "tfsetup.configure_tensorflow(1, 0)\nimport tensorflow, keras\n"
+            "print(tensorflow.collector_on_at_import, keras.collector_on_at_import, gc.isenabled(), "
+            "gc.get_freeze_count() > 0)"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()
+
+    assert collector(import_first=False) == ["False", "False", "True", "True"]
+    assert collector(import_first=True) == ["True", "True", "True", "False"]
 
 
 def test_no_test_clip_reaches_any_fit_normalisation_or_class_weight(one_fold):
@@ -142,5 +176,5 @@ def test_apex_window_keeps_frames_near_the_apex_and_at_least_one_per_clip():
 def test_onset_differences_are_centred_and_clipped():
     model = {"input": "onset_diff", "diff_range": 8}
     frames = np.array([-20, -4, 0, 4, 20], dtype=np.int16).reshape(5, 1, 1, 1)
-    (batch, _), *_ = list(inputs.spatial_batches(frames, np.zeros(5), model, 5, None))
+    (batch, _), *_ = list(inputs.spatial_batches(frames, np.zeros(5), model, 5))
     assert batch.numpy().ravel().tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]

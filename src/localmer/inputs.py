@@ -13,7 +13,7 @@ Each representation has its channel count and its source: the stage whose per-su
 frames (``PATCHES``: the grey patches files; ``FLOW_PATCHES``: the flow-patches files, the same layout
 with (F, m, h, w, 3) float32 u, v, strain patches). Training reads a region's frames of many clips from
 those files (``load_region``); ``localmer predict`` has one clip's patches (and flow patches) in
-memory. Both go through ``spatial_frames`` and ``spatial_batches``, so a clip predicted is represented
+memory. Both go through ``spatial_frames`` and ``spatial_batch_of``, so a clip predicted is represented
 and scaled exactly as the clips trained on. The temporal model
 takes each clip's (F, regions, 256) feature track standardised with the training statistics and
 zero-padded (or resampled) to a fixed number of steps (``batch_sequences``).
@@ -157,27 +157,34 @@ def load_region(patch_files: dict[str, str], samples: pd.DataFrame, region: str,
     return RegionFrames(np.concatenate(blocks), np.concatenate(owners), np.concatenate(phases))
 
 
-def spatial_batches(frames, targets, model_settings: dict, batch_size: int, order: np.ndarray | None = None):
-    """A tf.data pipeline of (frames scaled per ``model_settings['input']``, channels last, targets)
-    batches (one-channel frames get their channel axis here), the frames in ``order`` (indices into
-    ``frames``: one training epoch's shuffle) or, with None, as stored. ``frames`` and ``targets`` may be
-    tensors already: a training job converts them once and builds one pipeline per epoch over them,
-    taking each batch by index (no copy of the data per epoch, no shuffle buffer)."""
+def spatial_batch_of(frames, targets, model_settings: dict) -> Callable:
+    """The function of a batch's indices into ``frames`` that gives their (frames scaled per
+    ``model_settings['input']``, channels last, targets) batch, taken by index from tensors converted
+    once (one-channel frames get their channel axis here). ``frames`` and ``targets`` may be tensors
+    already."""
     import tensorflow as tf
 
     frames, targets = tf.convert_to_tensor(frames), tf.convert_to_tensor(targets)
-    indices = np.arange(len(targets)) if order is None else np.asarray(order)
     chosen = representation(model_settings["input"])
     scale = chosen.scale(model_settings)
 
-    def scaled(index):
+    def batch_of(index):
         batch = scale(tf.gather(frames, index))
-        return batch[..., None] if chosen.channels == 1 else batch
+        return (batch[..., None] if chosen.channels == 1 else batch), tf.gather(targets, index)
+
+    return batch_of
+
+
+def spatial_batches(frames, targets, model_settings: dict, batch_size: int):
+    """A tf.data pipeline of ``spatial_batch_of`` batches, the frames in stored order (to validate,
+    predict, export). Training lays out its epochs' batches (``localmer.training.epoch_batches``)
+    from the same ``spatial_batch_of``."""
+    import tensorflow as tf
 
     return (
-        tf.data.Dataset.from_tensor_slices(indices)
+        tf.data.Dataset.from_tensor_slices(np.arange(len(targets)))
         .batch(batch_size)
-        .map(lambda index: (scaled(index), tf.gather(targets, index)), num_parallel_calls=1)
+        .map(spatial_batch_of(frames, targets, model_settings), num_parallel_calls=1)
         .prefetch(2)
     )
 

@@ -202,7 +202,7 @@ def spatial_inputs(description: dict, clip: ClipSpan, prepared: dict, region: st
     model_settings = description["model"]
     patches = prepared[representation(model_settings["input"]).source][region]
     frames = spatial_frames(patches, prepared["frame_numbers"], clip.onset, model_settings["input"])
-    return spatial_batches(frames, np.zeros(len(frames)), model_settings, BATCH_SIZE, None).map(lambda x, y: x)
+    return spatial_batches(frames, np.zeros(len(frames)), model_settings, BATCH_SIZE).map(lambda x, y: x)
 
 
 def probabilities(bundle: Bundle, clip: ClipSpan, prepared: dict) -> np.ndarray:

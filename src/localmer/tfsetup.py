@@ -6,7 +6,9 @@ training code.
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -14,9 +16,22 @@ log = logging.getLogger(__name__)
 
 def configure_tensorflow(threads: int, seed: int) -> None:
     """One-job-per-core threading, repeatable CPU runs, and GPU memory growth when a GPU is present.
-    (What TensorFlow prints is set by ``localmer.runlog.quiet_libraries``, before it is imported.)"""
-    import keras
-    import tensorflow as tf
+    (What TensorFlow prints is set by ``localmer.runlog.quiet_libraries``, before it is imported.)
+
+    Imported here first (a job's process), TensorFlow and Keras are imported with the garbage collector
+    off and their objects then frozen (``gc.freeze``): they live as long as the process, yet every
+    full collection walked them all, during the import, at each ``keras.backend.clear_session`` and at
+    the process's exit. Objects made later are collected as usual."""
+    fresh = "tensorflow" not in sys.modules
+    if fresh:
+        gc.disable()
+    try:
+        import keras
+        import tensorflow as tf
+    finally:
+        if fresh:
+            gc.enable()
+            gc.freeze()
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))

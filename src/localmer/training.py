@@ -232,14 +232,38 @@ def fit_identity(description: dict, *arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def gathered_batches(x, y) -> Callable:
+    """The ``batch_of`` of ``fit_epochs`` for arrays ``x`` (one, or a dict of them by model input) and
+    ``y``: the batch is their rows at the given indices. Converted to tensors once: an epoch's batches
+    are taken by index, no copy of the data per epoch."""
+    import tensorflow as tf
+
+    x, y = tf.nest.map_structure(tf.convert_to_tensor, x), tf.convert_to_tensor(y)
+    return lambda index: (tf.nest.map_structure(lambda values: tf.gather(values, index), x), tf.gather(y, index))
+
+
+def epoch_batches(orders: np.ndarray, batch_size: int, batch_of: Callable):
+    """One tf.data pipeline of the batches of several epochs, one epoch after the other: each row of
+    ``orders`` is an epoch's sample order, cut into batches of ``batch_size`` indices (an epoch's last
+    batch may be smaller: none spans two epochs) that ``batch_of`` turns into the batch's ``x, y``."""
+    import tensorflow as tf
+
+    return (
+        tf.data.Dataset.from_tensor_slices(orders)
+        .flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+        .map(batch_of, num_parallel_calls=1)
+        .prefetch(2)
+    )
+
+
 def fit_epochs(
     model,
-    epoch_inputs: Callable[[np.ndarray], tuple],
+    batch_of: Callable,
     samples: int,
     *,
     epochs: int,
     seed: int,
-    batch_size: int | None,
+    batch_size: int,
     validation_data,
     patience: int | None,
     checkpoint_dir: str | Path,
@@ -254,11 +278,14 @@ def fit_epochs(
 
     - Every epoch's randomness is a function of (``seed``, epoch) alone (``epoch_randomness``), never of
       the state of a random generator that a restart would lose: the epoch's sample order, a
-      permutation of range(``samples``), which ``epoch_inputs(order)`` turns into that epoch's ``x, y``
-      for ``model.fit``, and the states of the model's dropout seed generators, set before the epoch.
-      Keras' ``BackupAndRestore`` restores weights and the epoch counter only: the tf.data shuffle and
-      the dropout masks of a resumed job differed from the uninterrupted job's.
-    - One ``model.fit`` call per epoch; after every ``checkpoint_every``-th epoch at least
+      permutation of range(``samples``), cut into batches of ``batch_size`` indices that
+      ``batch_of(indices)`` (traced by tf.data) turns into the batch's ``x, y``, and the states of the
+      model's dropout seed generators, set when the epoch begins. Keras' ``BackupAndRestore`` restores
+      weights and the epoch counter only: the tf.data shuffle and the dropout masks of a resumed job
+      differed from the uninterrupted job's.
+    - One ``model.fit`` call for all the epochs to run (a call per epoch cost more than a short epoch),
+      over one pipeline of their batches one epoch after the other; ``EpochControl`` does the work of
+      each epoch's start and end. After every ``checkpoint_every``-th epoch at least
       ``checkpoint_seconds`` after the last save (or the start), and after the last epoch, the whole
       state goes to ``checkpoint_dir/epoch-N``: model and optimizer weights, the history so far, the
       early-stopping state (and the best epoch's weights). A rerun repeats the epochs after the newest
@@ -289,41 +316,54 @@ def fit_epochs(
         stopper.set_model(model)
         stopper.on_train_begin()
     folder = Path(checkpoint_dir)
-    epoch, history, stopped = _restore_checkpoint(folder, model, stopper, identity, label)
+    first_epoch, history, stopped = _restore_checkpoint(folder, model, stopper, identity, label)
     last_save = time.monotonic()
-    while epoch < epochs and not stopped:
-        randomness = epoch_randomness(seed, epoch)
-        x, y = epoch_inputs(randomness.permutation(samples))
-        for state in _seed_states(model):
-            state.assign([int(randomness.integers(2**31)), 0])
-        logs = model.fit(
-            x,
-            y,
-            batch_size=batch_size,
-            initial_epoch=epoch,
-            epochs=epoch + 1,
+
+    class EpochControl(keras.callbacks.Callback):
+        """The work of each epoch of the one ``model.fit``: at its start the dropout seed states from
+        the epoch's randomness (after its sample order, drawn when the batches were laid out); at its end
+        the history, early stopping, a checkpoint when due, and the log line."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            for state in _seed_states(model):
+                state.assign([int(randomness[epoch - first_epoch].integers(2**31)), 0])
+
+        def on_epoch_end(self, epoch, logs=None):
+            nonlocal last_save
+            record = {"epoch": epoch, **dict(sorted(logs.items()))}
+            history.append(record)
+            stopped = False
+            if stopper is not None:
+                stopper.on_epoch_end(epoch, record)
+                stopped = bool(model.stop_training)
+            done = epoch + 1
+            due = done % checkpoint_every == 0 and time.monotonic() - last_save >= checkpoint_seconds
+            if due or done == epochs or stopped:
+                state = {"identity": identity, "history": history, "stopped": stopped}
+                _save_checkpoint(folder, done, model, stopper, state)
+                last_save = time.monotonic()
+            log.info(
+                "%s epoch %d/%d: %s%s",
+                label,
+                done,
+                epochs,
+                ", ".join(f"{name} {value:.4f}" for name, value in record.items() if name != "epoch"),
+                "; early stopping" if stopped else "",
+            )
+
+    if first_epoch < epochs and not stopped:
+        randomness = [epoch_randomness(seed, epoch) for epoch in range(first_epoch, epochs)]
+        orders = np.stack([generator.permutation(samples) for generator in randomness])
+        model.fit(
+            epoch_batches(orders, batch_size, batch_of),
+            initial_epoch=first_epoch,
+            epochs=epochs,
+            steps_per_epoch=-(-samples // batch_size),
             validation_data=validation_data,
-            shuffle=False,  # the order is the epoch's own, above
+            validation_batch_size=batch_size,
+            callbacks=[EpochControl()],
+            shuffle=False,  # the order is each epoch's own, above
             verbose=0,
-        ).history
-        record = {"epoch": epoch, **{name: values[-1] for name, values in sorted(logs.items())}}
-        history.append(record)
-        if stopper is not None:
-            stopper.on_epoch_end(epoch, record)
-            stopped = bool(model.stop_training)
-        epoch += 1
-        due = epoch % checkpoint_every == 0 and time.monotonic() - last_save >= checkpoint_seconds
-        if due or epoch == epochs or stopped:
-            state = {"identity": identity, "history": history, "stopped": stopped}
-            _save_checkpoint(folder, epoch, model, stopper, state)
-            last_save = time.monotonic()
-        log.info(
-            "%s epoch %d/%d: %s%s",
-            label,
-            epoch,
-            epochs,
-            ", ".join(f"{name} {value:.4f}" for name, value in record.items() if name != "epoch"),
-            "; early stopping" if stopped else "",
         )
     if stopper is not None and stopper.best_weights is not None:
         stopper.on_train_end()
@@ -413,7 +453,6 @@ def train_spatial(
     ``fit_epochs``; removed once the outputs are written, unless ``keep_checkpoints``).
     """
     import keras
-    import tensorflow as tf
 
     from . import models
 
@@ -464,19 +503,13 @@ def train_spatial(
             model_settings,
             spatial["batch_size"],
         )
-    # Converted once: every epoch's pipeline takes its batches from these by index.
-    frame_tensor = tf.convert_to_tensor(frames)
-    target_tensor = tf.convert_to_tensor(keras.utils.to_categorical(targets, len(names)))
     history = fit_epochs(
         model,
-        lambda order: (
-            inputs.spatial_batches(frame_tensor, target_tensor, model_settings, spatial["batch_size"], order),
-            None,
-        ),
+        inputs.spatial_batch_of(frames, keras.utils.to_categorical(targets, len(names)), model_settings),
         len(targets),
         epochs=spatial["epochs"],
         seed=training["seed"],
-        batch_size=None,
+        batch_size=spatial["batch_size"],
         validation_data=validation_data,
         patience=spatial["patience"] if len(validation) else None,
         checkpoint_dir=out["checkpoints"],
@@ -589,9 +622,9 @@ def export_features(
             extractor = models.feature_extractor(keras.saving.load_model(model_files[region], safe_mode=True))
             data = inputs.load_region(patch_files, samples, region, representation)
             features = extractor.predict(
-                inputs.spatial_batches(
-                    data.frames, np.zeros(len(data.frames)), settings["model"], batch_size, None
-                ).map(lambda x, y: x),
+                inputs.spatial_batches(data.frames, np.zeros(len(data.frames)), settings["model"], batch_size).map(
+                    lambda x, y: x
+                ),
                 verbose=0,
             )
             for row, sample_id in enumerate(samples.sample_id):
@@ -685,7 +718,7 @@ def train_temporal(
     one_hot = keras.utils.to_categorical(targets, len(classes))
     history = fit_epochs(
         model,
-        lambda order: ({name: values[order] for name, values in train_inputs.items()}, one_hot[order]),
+        gathered_batches(train_inputs, one_hot),
         len(targets),
         epochs=temporal["epochs"],
         seed=training["seed"],
