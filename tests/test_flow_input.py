@@ -95,7 +95,7 @@ def test_load_region_reads_the_flow_patches_files(tiny_preprocessed, flow_files)
         inputs.load_region(flow_files, samples, region, "onset_diff")
 
 
-def test_a_spatial_model_trains_and_exports_features_on_flow(tiny_preprocessed, flow_files, tmp_path, monkeypatch):
+def test_a_spatial_model_trains_and_exports_features_on_flow(tiny_preprocessed, flow_files, tmp_path):
     import keras
 
     settings = tiny_training_settings(tiny_preprocessed, input="flow")
@@ -109,7 +109,6 @@ def test_a_spatial_model_trains_and_exports_features_on_flow(tiny_preprocessed, 
     model = keras.saving.load_model(paths["model"])
     assert model.input.shape[-1] == 3 and model.get_layer("patch_cnn").get_layer("conv4_5x5").kernel.shape[2] == 3
     features = tmp_path / "features.h5"
-    monkeypatch.setattr(training, "REGION_NAMES", ["mouth"])  # export the one region trained here
     training.export_features(samples, flow_files, fold, {"mouth": paths["model"]}, settings, features, "x")
     with h5py.File(features) as h5:
         for sample in samples.itertuples():

@@ -134,6 +134,45 @@ def test_spatial_model_of_three_channels(share):
     assert np.asarray(models.feature_extractor(model)(x)).shape == (2, models.FEATURE_SIZE)
 
 
+@pytest.mark.parametrize("share", [True, False])
+def test_a_spatial_model_of_any_patch_size_is_each_sizes_model(share):
+    """spatial_model(patch_size=None) (the model a job's regions train on, training.SpatialTrainer) has
+    the weights a model of a given size has from the same seed, and gives its outputs on patches of
+    several sizes; control: another seed's weights differ."""
+    built = {}
+    for name, size, seed in (("any", None, 5), ("12x16", (12, 16), 5), ("6x6", (6, 6), 5), ("other", None, 6)):
+        keras.utils.set_random_seed(seed)
+        built[name] = models.spatial_model(4, size, 3, share_patch_cnn=share)
+    weights = {name: model.get_weights() for name, model in built.items()}
+    assert built["any"].input.shape == (None, 4, None, None, 1)
+    assert all(np.array_equal(a, b) for a, b in zip(weights["any"], weights["12x16"], strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(weights["any"], weights["other"], strict=True))
+    rng = np.random.default_rng(0)
+    for name, size in (("12x16", (12, 16)), ("6x6", (6, 6))):
+        built[name].set_weights(weights["any"])
+        x = rng.uniform(-1, 1, (3, 4, *size, 1)).astype(np.float32)
+        for extract in (lambda model: model, models.feature_extractor):
+            assert np.array_equal(np.asarray(extract(built["any"])(x)), np.asarray(extract(built[name])(x)))
+
+
+def test_settable_focal_loss_is_the_focal_loss_of_its_weights():
+    """SettableFocalLoss (class weights in a variable) gives FocalLoss's value for the weights last set,
+    and checks them as FocalLoss does."""
+    y_true = keras.utils.to_categorical([0, 1, 2, 1], 3)
+    y_pred = np.array([[0.7, 0.2, 0.1], [0.3, 0.4, 0.3], [0.1, 0.1, 0.8], [0.5, 0.25, 0.25]], np.float32)
+    settable = models.SettableFocalLoss([1 / 3] * 3, gamma=2.0)
+    for alpha in ([0.2, 0.3, 0.5], [0.6, 0.4, 0.0]):
+        settable.set_alpha(alpha)
+        assert float(settable(y_true, y_pred)) == pytest.approx(
+            float(models.focal_loss(alpha)(y_true, y_pred)), rel=1e-6
+        )
+    assert float(settable(y_true, y_pred)) != pytest.approx(float(models.focal_loss([0.2, 0.3, 0.5])(y_true, y_pred)))
+    with pytest.raises(ValueError, match="3 class weights"):
+        settable.set_alpha([0.5, 0.5])
+    with pytest.raises(ValueError, match="finite"):
+        settable.set_alpha([np.nan, 0.5, 0.5])
+
+
 def test_spatial_model_rejects_tiny_patches():
     with pytest.raises(ValueError, match="2x2"):
         models.spatial_model(16, (1, 12), 3)

@@ -262,7 +262,8 @@ def test_a_folds_regions_in_one_job_train_each_regions_own_model_and_resume_regi
     workflow then removes, resumes the first at its last checkpoint (not from epoch 1) and ends with the
     uninterrupted weights; its checkpoints go once every region is written. Control: without the kept
     checkpoint (the first region's folder removed), the first region trains again from epoch 1. A job
-    interrupted in its feature export resumes every region at its last epoch, then exports."""
+    interrupted in its feature export resumes every region at its last epoch, then exports the features
+    that its saved models give."""
     tfsetup.configure_tensorflow(1, SEED)
     samples = job_inputs["samples"]
     fold = training.make_folds(samples.subject)[0]
@@ -323,13 +324,12 @@ def test_a_folds_regions_in_one_job_train_each_regions_own_model_and_resume_regi
     # Interrupted in the feature export, after both regions: the rerun resumes both at their last epoch.
     exported = outs(tmp_path / "exported")
     features = tmp_path / "exported" / "features.h5"
-    monkeypatch.setattr(training, "REGION_NAMES", [first, second])  # the regions trained here
 
     def interrupted_export(*args, **kwargs):
         raise KeyboardInterrupt
 
     with monkeypatch.context() as interrupt:
-        interrupt.setattr(training, "export_features", interrupted_export)
+        interrupt.setattr(training, "write_features", interrupted_export)
         with pytest.raises(KeyboardInterrupt):
             training.train_spatial_regions(*fit, cfg, CLASSES, exported, features)
     assert all(Path(exported[region]["checkpoints"], "epoch-2").is_dir() for region in (first, second))
@@ -343,6 +343,30 @@ def test_a_folds_regions_in_one_job_train_each_regions_own_model_and_resume_regi
         assert not Path(exported[region]["checkpoints"]).exists()
     with h5py.File(features) as h5:
         assert json.loads(h5.attrs["model_files"]) == {region: exported[region]["model"] for region in (first, second)}
+    # The job's features are those of its models as saved; control: the first region's model with its
+    # feature layer's weights scaled by 1.01 gives other features of that region.
+    import keras
+
+    model_files = {region: exported[region]["model"] for region in (first, second)}
+    perturbed = keras.saving.load_model(model_files[first])
+    layer = perturbed.get_layer("feature")
+    layer.set_weights([weights * 1.01 for weights in layer.get_weights()])
+    perturbed.save(tmp_path / "perturbed.keras")
+    for files, name in (
+        (model_files, "saved.h5"),
+        ({**model_files, first: str(tmp_path / "perturbed.keras")}, "other.h5"),
+    ):
+        training.export_features(samples, tiny_preprocessed["patch_files"], fold, files, cfg, tmp_path / name, "x")
+    with (
+        h5py.File(features) as job_h5,
+        h5py.File(tmp_path / "saved.h5") as saved,
+        h5py.File(tmp_path / "other.h5") as other,
+    ):
+        for sample_id in samples.sample_id:
+            for region in (first, second):
+                key = f"clips/{sample_id}/{region}"
+                assert np.array_equal(job_h5[key][()], saved[key][()]), key
+                assert np.array_equal(job_h5[key][()], other[key][()]) == (region == second), key
 
 
 def test_each_epoch_has_its_own_order_from_the_seed():

@@ -40,7 +40,7 @@ def one_fold(tiny_fold):
     return tiny_fold
 
 
-def test_bfloat16_spatial_models_export_float32_features(tiny_preprocessed, tmp_path, monkeypatch):
+def test_bfloat16_spatial_models_export_float32_features(tiny_preprocessed, tmp_path):
     """training.spatial.precision: the model trains and is saved in mixed bfloat16, the process's global
     policy is left as it was, and its exported features are float32."""
     import keras
@@ -59,7 +59,6 @@ def test_bfloat16_spatial_models_export_float32_features(tiny_preprocessed, tmp_
     assert saved.get_layer("fc2048").dtype_policy.name == "mixed_bfloat16"
     assert saved.get_layer("fc2048").kernel.dtype == "float32"  # float32 weights
     features = tmp_path / "features.h5"
-    monkeypatch.setattr(training, "REGION_NAMES", ["mouth"])  # export the one region trained here
     model_files = {"mouth": paths["model"]}
     training.export_features(samples, tiny_preprocessed["patch_files"], fold, model_files, cfg, features, "x")
     with h5py.File(features) as h5:

@@ -74,6 +74,20 @@ class StepMask(layers.Layer):
         return ops.expand_dims(steps, 0) < ops.expand_dims(ops.cast(lengths, "int32"), 1)
 
 
+@keras.saving.register_keras_serializable(package="localmer")
+class FoldPatches(layers.Layer):
+    """(batch, patches, h, w, channels) -> (batch * patches, h, w, channels), for patches of a size
+    known only when the model runs."""
+
+    def call(self, region):
+        shape = ops.shape(region)
+        return ops.reshape(region, (-1, shape[2], shape[3], shape[4]))
+
+    def compute_output_shape(self, input_shape):
+        batch, patches = input_shape[:2]
+        return (None if batch is None else batch * patches, *input_shape[2:])
+
+
 # ----------------------------------------------------------------------------------------------- models
 
 
@@ -90,6 +104,8 @@ def spatial_model(
 ) -> keras.Model:
     """The spatial model of one region (the paper's Figure 3). Input (patches, h, w, channels): one channel
     of grey in [0, 1] or the onset difference in [-1, 1], or three of flow (``localmer.inputs``).
+    ``patch_size=None`` takes patches of any size: the model of every region at once, its weights those
+    of the model of a given size (nothing after the global average pooling depends on the size).
 
     Patch CNN on every patch -> patch features concatenated, (h/2, w/2, 72 * patches) -> SE over those
     channels (``spatial_se``) -> GAP -> FC 2048 ReLU -> Dropout 0.5 -> FC 256 ReLU ("feature") ->
@@ -97,14 +113,17 @@ def spatial_model(
     SE and GAP are computed in the other order, which gives the same numbers (see below); layer
     ``patch_means`` holds the GAP before SE, (72 * patches,), patch by patch.
     """
-    height, width = patch_size
-    if height < 2 or width < 2:
+    height, width = patch_size or (None, None)
+    if patch_size is not None and (height < 2 or width < 2):
         raise ValueError(f"patches must be at least 2x2 pixels, not {patch_size}")
     region = keras.Input((patches, height, width, channels), name="patches")
     if share_patch_cnn:
         # One CNN for all patches: fold the patches into the batch and run it once on batch * patches.
-        folded = ops.reshape(region, (-1, height, width, channels))
-        folded_means = layers.GlobalAveragePooling2D(name="gap")(patch_cnn(patch_size, channels)(folded))
+        if patch_size is None:
+            folded = FoldPatches(name="fold_patches")(region)
+        else:
+            folded = ops.reshape(region, (-1, height, width, channels))
+        folded_means = layers.GlobalAveragePooling2D(name="gap")(patch_cnn((height, width), channels)(folded))
         # Back to one sample per row, patch by patch: (patches, 72) -> (patches * 72).
         patch_means = layers.Reshape((patches * PATCH_CHANNELS,), name="patch_means")(
             ops.reshape(folded_means, (-1, patches, PATCH_CHANNELS))
@@ -113,7 +132,8 @@ def spatial_model(
         # One CNN per patch, as towers: the grouped-convolution form (patches as channel groups) trained at
         # 8 samples/s against ~500 on a CPU (TensorFlow 2.21 has no fast CPU grouped convolution).
         towers = [
-            patch_cnn(patch_size, channels, name=f"patch_cnn_{index}")(region[:, index]) for index in range(patches)
+            patch_cnn((height, width), channels, name=f"patch_cnn_{index}")(region[:, index])
+            for index in range(patches)
         ]
         patch_means = layers.GlobalAveragePooling2D(name="patch_means")(layers.Concatenate()(towers))
     pooled_features = patch_means
@@ -205,14 +225,38 @@ class FocalLoss(keras.losses.Loss):
         if not all(np.isfinite(self.alpha)) or min(self.alpha) < 0 or self.gamma < 0:
             raise ValueError(f"alpha must be finite and >= 0 and gamma >= 0, not {self.alpha}, {self.gamma}")
 
+    def class_weights(self):
+        return ops.convert_to_tensor(self.alpha, dtype="float32")
+
     def call(self, y_true, y_pred):
         epsilon = keras.config.epsilon()
         probabilities = ops.clip(ops.cast(y_pred, "float32"), epsilon, 1.0 - epsilon)
-        modulation = ops.convert_to_tensor(self.alpha, dtype="float32") * (1.0 - probabilities) ** self.gamma
+        modulation = self.class_weights() * (1.0 - probabilities) ** self.gamma
         return -ops.sum(ops.cast(y_true, "float32") * modulation * ops.log(probabilities), axis=-1)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma}
+
+
+class SettableFocalLoss(FocalLoss):
+    """The focal loss with its class weights in a variable (``set_alpha``), so that one traced training
+    step serves models trained one after another with other weights (``localmer.training.SpatialTrainer``).
+    Its rounding is not FocalLoss's: TensorFlow folds FocalLoss's constant weights into other constants of
+    the step's gradient. Not saved with a model: a saved model is compiled with ``FocalLoss``."""
+
+    def __init__(self, alpha: Sequence[float], gamma: float = 2.0, name: str = "focal_loss", **kwargs):
+        super().__init__(alpha, gamma, name=name, **kwargs)
+        self.alpha_variable = keras.Variable(self.alpha, dtype="float32", trainable=False, name="focal_alpha")
+
+    def set_alpha(self, alpha: Sequence[float]) -> None:
+        checked = FocalLoss(alpha, self.gamma).alpha
+        if len(checked) != len(self.alpha):
+            raise ValueError(f"alpha must have {len(self.alpha)} class weights, not {len(checked)}")
+        self.alpha = checked
+        self.alpha_variable.assign(checked)
+
+    def class_weights(self):
+        return self.alpha_variable
 
 
 def focal_loss(alpha: Sequence[float], gamma: float = 2.0) -> FocalLoss:
@@ -236,20 +280,28 @@ def inverse_frequency_alpha(labels: np.ndarray, classes: int) -> np.ndarray:
     return inverse / inverse.sum()
 
 
-def _compile(model: keras.Model, alpha: Sequence[float], learning_rate: float, gamma: float) -> keras.Model:
+def _compile(
+    model: keras.Model, alpha: Sequence[float], learning_rate: float, gamma: float, loss: type = FocalLoss
+) -> keras.Model:
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=focal_loss(alpha, gamma),
+        loss=loss(alpha, gamma),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
     return model
 
 
 def compile_spatial(
-    model: keras.Model, alpha: Sequence[float], learning_rate: float = 1e-4, *, gamma: float = 2.0
+    model: keras.Model,
+    alpha: Sequence[float],
+    learning_rate: float = 1e-4,
+    *,
+    gamma: float = 2.0,
+    settable_alpha: bool = False,
 ) -> keras.Model:
-    """Focal loss (class weights ``alpha``, focus ``gamma``), Adam 1e-4, accuracy; returns the model."""
-    return _compile(model, alpha, learning_rate, gamma)
+    """Focal loss (class weights ``alpha``, focus ``gamma``; a ``SettableFocalLoss`` with
+    ``settable_alpha``), Adam 1e-4, accuracy; returns the model."""
+    return _compile(model, alpha, learning_rate, gamma, SettableFocalLoss if settable_alpha else FocalLoss)
 
 
 def compile_temporal(

@@ -309,7 +309,8 @@ def fit_epochs(
 
     if not (isinstance(checkpoint_every, int) and checkpoint_every >= 1):
         raise ValueError(f"checkpoint_every: expected a whole number >= 1, got {checkpoint_every!r}")
-    model.optimizer.build(model.trainable_variables)  # its variables exist for a checkpoint to restore
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)  # its variables exist for a checkpoint to restore
     stopper = None
     if patience:
         stopper = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
@@ -434,6 +435,82 @@ def remove_checkpoints(checkpoint_dir: str | Path) -> None:
 # --------------------------------------------------------------------------------------------- spatial
 
 
+class SpatialTrainer:
+    """The model that a job's spatial regions train on, one after another: ``spatial_model`` for patches
+    of any size, built and compiled once (at the first ``start``), so that TensorFlow traces its training
+    and feature steps once for all the regions instead of once each. ``start`` puts it back in the state
+    of a model built from the seed (every region's initial weights are the same: the architecture is, the
+    seed is) with a fresh optimizer and the region's focal-loss weights; ``region_model`` gives the
+    trained weights to the region's own model (the size of its patches) for saving; ``features`` is its
+    256-d feature layer."""
+
+    def __init__(self, settings: dict, classes: int):
+        self.settings, self.classes = settings, classes
+        self.patches = self.model = self.features = None
+        self.initial_state = []
+
+    def start(self, alpha: np.ndarray, patches: int):
+        """The model, reset for a region of ``patches`` patches whose focal loss weighs its classes by
+        ``alpha``."""
+        import keras
+
+        from . import models
+
+        if self.model is None:
+            training = self.settings["training"]
+            self.patches = patches
+            keras.utils.set_random_seed(training["seed"])  # initial weights from the seed, whatever ran before
+            self.model = models.compile_spatial(
+                self._build(None),
+                alpha,
+                training["spatial"]["learning_rate"],
+                gamma=training["focal_gamma"],
+                settable_alpha=True,
+            )
+            self.model.optimizer.build(self.model.trainable_variables)
+            self.initial_state = [variable.numpy() for variable in self._state(self.model)]
+            self.features = models.feature_extractor(self.model)
+        elif patches != self.patches:
+            raise ValueError(f"a region of {patches} patches, but this trainer's model takes {self.patches}")
+        for variable, value in zip(self._state(self.model), self.initial_state, strict=True):
+            variable.assign(value)
+        self.model.loss.set_alpha(alpha)
+        return self.model
+
+    def _build(self, patch_size: tuple[int, int] | None):
+        from . import models
+
+        model_settings = self.settings["model"]
+        with models.dtype_policy(self.settings["training"]["spatial"]["precision"]):
+            return models.spatial_model(
+                self.patches,
+                patch_size,
+                self.classes,
+                se_ratio=model_settings["se_ratio"],
+                spatial_se=model_settings["spatial_se"],
+                share_patch_cnn=model_settings["share_patch_cnn"],
+                channels=inputs.representation(model_settings["input"]).channels,
+            )
+
+    @staticmethod
+    def _state(model) -> list:
+        return model.weights + model.optimizer.variables
+
+    def region_model(self, patch_size: tuple[int, int], alpha: np.ndarray):
+        """A model for patches of ``patch_size`` with the trained weights and optimizer state, compiled
+        as ``train_spatial`` compiles a region's model (``FocalLoss`` of ``alpha``)."""
+        from . import models
+
+        training = self.settings["training"]
+        model = models.compile_spatial(
+            self._build(patch_size), alpha, training["spatial"]["learning_rate"], gamma=training["focal_gamma"]
+        )
+        model.optimizer.build(model.trainable_variables)
+        for variable, trained in zip(self._state(model), self._state(self.model), strict=True):
+            variable.assign(trained)
+        return model
+
+
 def train_spatial(
     samples: pd.DataFrame,
     region_labels: pd.DataFrame,
@@ -445,12 +522,15 @@ def train_spatial(
     out: dict[str, str],
     *,
     keep_checkpoints: bool = False,
+    trainer: SpatialTrainer | None = None,
 ) -> dict:
     """Train the spatial model of one region on the fold's training subjects.
 
     ``out`` holds paths: model (.keras), history (TSV), provenance (JSON), checkpoints (a folder kept
     outside the workflow's declared outputs so that a rerun after SIGTERM or Ctrl-C resumes from it,
-    ``fit_epochs``; removed once the outputs are written, unless ``keep_checkpoints``).
+    ``fit_epochs``; removed once the outputs are written, unless ``keep_checkpoints``). The model
+    trains on ``trainer`` (a new one when None: a job's regions share one, ``train_spatial_regions``);
+    the trained model is ``trainer.model`` until its next ``start``.
     """
     import keras
 
@@ -476,18 +556,11 @@ def train_spatial(
             "training.spatial.precision is mixed_bfloat16 but this machine has no native bfloat16 "
             "(no GPU of compute capability >= 8.0, no AVX512-BF16/AMX CPU flag): expect it slower than float32"
         )
-    keras.utils.set_random_seed(training["seed"])  # initial weights from the seed, whatever ran before
-    with models.dtype_policy(spatial["precision"]):
-        model = models.spatial_model(
-            patches,
-            (height, width),
-            len(names),
-            se_ratio=model_settings["se_ratio"],
-            spatial_se=model_settings["spatial_se"],
-            share_patch_cnn=model_settings["share_patch_cnn"],
-            channels=inputs.representation(representation).channels,
-        )
-    models.compile_spatial(model, alpha, spatial["learning_rate"], gamma=training["focal_gamma"])
+    if trainer is None:
+        trainer = SpatialTrainer(settings, len(names))
+    elif (trainer.settings, trainer.classes) != (settings, len(names)):
+        raise ValueError(f"fold {fold.name} {region}: the trainer was made for other settings or classes")
+    model = trainer.start(alpha, patches)
     validation_data = None
     validation_arrays = ()
     if len(validation):
@@ -525,7 +598,7 @@ def train_spatial(
     Path(out["history"]).parent.mkdir(parents=True, exist_ok=True)
     history.to_csv(out["history"], sep="\t", index=False)
     Path(out["model"]).parent.mkdir(parents=True, exist_ok=True)
-    model.save(out["model"])
+    trainer.region_model((height, width), alpha).save(out["model"])
     provenance = {
         "stage": "spatial",
         "fold": fold.name,
@@ -559,32 +632,83 @@ def train_spatial_regions(
     features_path: str | Path | None = None,
 ) -> dict[str, dict]:
     """The spatial models of a fold's regions (the keys of ``out_of_region``, each region's ``out`` of
-    ``train_spatial``), one after another in this process, and with ``features_path`` the fold's
-    features from the models as saved (``export_features``): a job trains a fold, and pays its fixed
-    cost (interpreter, TensorFlow, data set-up) once, not per region and again for the export. Each
-    region's model is the one ``train_spatial`` alone gives: its graph starts empty and its randomness
-    restarts from the seed. Every region's last checkpoint stays until all outputs are written, so that
-    a job interrupted in its fourth region (or in the export) resumes the first three at their last
-    epoch (their outputs are gone: the workflow removes an interrupted job's outputs) instead of
-    training them again."""
-    import keras
-
-    provenances = {}
+    ``train_spatial``), one after another on one ``SpatialTrainer``, and with ``features_path`` the
+    fold's features of every frame from each region's trained model (``write_features``): a job trains a
+    fold, and pays its fixed cost (interpreter, TensorFlow, data set-up, tracing the training and feature
+    steps) once, not per region and again for the export. Each region's model is the one
+    ``train_spatial`` alone gives (the trainer starts each region from the seed's state). Every
+    region's last checkpoint stays until all outputs are written, so that a job interrupted in its
+    fourth region (or in the export) resumes the first three at their last epoch (their outputs are
+    gone: the workflow removes an interrupted job's outputs) instead of training them again."""
+    trainer = SpatialTrainer(settings, len(region_classes(classes, settings["model"]["region_labels"])))
+    provenances, features = {}, {}
     for region, out in out_of_region.items():
-        keras.backend.clear_session()  # layer names and traced graphs as in a process of its own
         provenances[region] = train_spatial(
-            samples, region_labels, patch_files, fold, region, settings, classes, out, keep_checkpoints=True
+            samples,
+            region_labels,
+            patch_files,
+            fold,
+            region,
+            settings,
+            classes,
+            out,
+            keep_checkpoints=True,
+            trainer=trainer,
         )
+        if features_path is not None:
+            features[region] = region_features(trainer.features, patch_files, samples, region, settings)
     if features_path is not None:
-        keras.backend.clear_session()
         model_files = {region: out["model"] for region, out in out_of_region.items()}
-        export_features(samples, patch_files, fold, model_files, settings, features_path, config_hash(settings))
+        write_features(features_path, samples, fold, features, model_files, config_hash(settings))
     for out in out_of_region.values():
         remove_checkpoints(out["checkpoints"])
     return provenances
 
 
 # --------------------------------------------------------------------------------------------- features
+
+
+def region_features(
+    extractor, patch_files: dict[str, str], samples: pd.DataFrame, region: str, settings: dict, batch_size: int = 256
+) -> list[np.ndarray]:
+    """The 256-d features (F, 256) float32 of every frame of each sample's clip in ``region``, from a
+    ``models.feature_extractor``, in sample order."""
+    data = inputs.load_region(patch_files, samples, region, settings["model"]["input"])
+    frame_features = extractor.predict(
+        inputs.spatial_batches(data.frames, np.zeros(len(data.frames)), settings["model"], batch_size).map(
+            lambda x, y: x
+        ),
+        verbose=0,
+    )
+    return [frame_features[data.owner == row].astype(np.float32) for row in range(len(samples))]
+
+
+def write_features(
+    out_path: str | Path,
+    samples: pd.DataFrame,
+    fold: Fold,
+    features: Mapping[str, list[np.ndarray]],
+    model_files: dict[str, str],
+    config_hash: str,
+) -> int:
+    """A fold's features file: /clips/<sample_id>/<region> (F, 256) float32 for every region of
+    ``features`` (region -> ``region_features``); attrs fold, test_subjects, train_subjects,
+    validation_subjects, model_files (JSON), config_hash. Returns the number of clips written."""
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(out_path, "w") as h5:
+        h5.attrs.update(
+            fold=fold.name,
+            test_subjects=json.dumps(list(fold.test_subjects)),
+            train_subjects=json.dumps(list(fold.train_subjects)),
+            validation_subjects=json.dumps(list(fold.validation_subjects)),
+            model_files=json.dumps(model_files),
+            config_hash=config_hash,
+            localmer_version=__version__,
+        )
+        for region, clip_features in features.items():
+            for sample_id, values in zip(samples.sample_id, clip_features, strict=True):
+                h5.create_dataset(f"{_clip_path(sample_id)}/{region}", data=values)
+    return len(samples)
 
 
 def export_features(
@@ -597,41 +721,17 @@ def export_features(
     config_hash: str,
     batch_size: int = 256,
 ) -> int:
-    """The 256-d spatial features of every frame of every clip (train and test) from this fold's models.
-
-    Layout: /clips/<sample_id>/<region> (F, 256) float32; attrs fold, test_subjects, train_subjects,
-    validation_subjects, model_files (JSON), config_hash. Returns the number of clips written.
-    """
+    """The 256-d spatial features of every frame of every clip (train and test) from this fold's saved
+    models (region -> .keras file), as ``write_features`` lays them out. Returns the number of clips."""
     import keras
 
     from . import models
 
-    representation = settings["model"]["input"]
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(out_path, "w") as h5:
-        h5.attrs.update(
-            fold=fold.name,
-            test_subjects=json.dumps(list(fold.test_subjects)),
-            train_subjects=json.dumps(list(fold.train_subjects)),
-            validation_subjects=json.dumps(list(fold.validation_subjects)),
-            model_files=json.dumps(model_files),
-            config_hash=config_hash,
-            localmer_version=__version__,
-        )
-        for region in progress(REGION_NAMES, len(REGION_NAMES), f"fold {fold.name} features"):
-            extractor = models.feature_extractor(keras.saving.load_model(model_files[region], safe_mode=True))
-            data = inputs.load_region(patch_files, samples, region, representation)
-            features = extractor.predict(
-                inputs.spatial_batches(data.frames, np.zeros(len(data.frames)), settings["model"], batch_size).map(
-                    lambda x, y: x
-                ),
-                verbose=0,
-            )
-            for row, sample_id in enumerate(samples.sample_id):
-                h5.create_dataset(
-                    f"{_clip_path(sample_id)}/{region}", data=features[data.owner == row].astype(np.float32)
-                )
-    return len(samples)
+    features = {}
+    for region in progress(model_files, len(model_files), f"fold {fold.name} features"):
+        extractor = models.feature_extractor(keras.saving.load_model(model_files[region], safe_mode=True))
+        features[region] = region_features(extractor, patch_files, samples, region, settings, batch_size)
+    return write_features(out_path, samples, fold, features, model_files, config_hash)
 
 
 # --------------------------------------------------------------------------------------------- temporal
