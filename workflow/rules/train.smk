@@ -23,7 +23,8 @@ rule region_labels:
 
 
 # A fold's six regions and its feature export in one job: a job's fixed cost (interpreter, TensorFlow
-# start-up, data set-up) is paid once per fold (docs/workflow.md, "Jobs and their cost").
+# start-up, data set-up) is paid once per fold (docs/workflow.md, "Jobs and their cost"). The spatial
+# jobs, the longest, start before any temporal one: the short temporal jobs then fill the cores at the end.
 rule train_spatial:
     input:
         samples=f"{RESULTS}/{{experiment}}/samples.tsv",
@@ -52,6 +53,7 @@ rule train_spatial:
         mem_mb=4000,
         runtime=420,
         gpu=1,
+    priority: 1
     script:
         "../scripts/train_spatial.py"
 
