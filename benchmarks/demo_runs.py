@@ -16,7 +16,6 @@ Predictions: a digest of every fold's predictions.tsv, to tell runs that predict
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
 import io
 import os
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 
 import psutil
-from flow_benchmark import REPO, commit, machine
+from flow_benchmark import REPO, append_results
 from workflow_stage_times import stage_times
 
 PREPROCESSING = "preprocessing"
@@ -113,13 +112,8 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.record:
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        header = [f"## The default demo, commit against commit (`demo_runs.py`), {now}", ""]
-        header.append(f"- Machine: {machine()}; run from commit {commit()}; `--cores {args.cores}`.")
-        if args.note:
-            header.append(f"- {args.note}")
-        with open(REPO / "benchmarks" / "RESULTS.md", "a") as results:
-            results.write("\n" + "\n".join(header) + "\n\n" + table + "\n")
+        title = "The default demo, commit against commit (`demo_runs.py`)"
+        append_results(title, f"`--cores {args.cores}`.", args.note, table)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,19 @@ def commit() -> str:
     return result.stdout.strip() or "unknown"
 
 
+def append_results(title: str, conditions: str, note: str, table: str) -> None:
+    """A section of RESULTS.md: ``title`` and the time now, a bullet of machine, commit and ``conditions``,
+    one of ``note`` when given, then ``table``."""
+    import datetime
+
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"## {title}, {now}", "", f"- Machine: {machine()}; commit {commit()}; {conditions}"]
+    if note:
+        lines.append(f"- {note}")
+    with open(REPO / "benchmarks" / "RESULTS.md", "a") as results:
+        results.write("\n" + "\n".join(lines) + "\n\n" + table + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2, help="timing repeats; the best counts (default: %(default)s)")

@@ -17,7 +17,6 @@ finished run's (identical predictions and histories, or not).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import statistics
@@ -27,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from flow_benchmark import REPO, commit, machine
+from flow_benchmark import REPO, append_results
 
 # The job, as workflow/scripts/train_spatial.py and train_temporal.py run it, from a JSON description.
 JOB = """
@@ -157,16 +156,8 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.record:
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        header = [
-            f"## One fold's training jobs (`fold_jobs.py`), {now}",
-            "",
-            f"- Machine: {machine()}; commit {commit()}; fold {args.fold} of {args.run_dir}; {args.repeats} repeats.",
-        ]
-        if args.note:
-            header.append(f"- {args.note}")
-        with open(REPO / "benchmarks" / "RESULTS.md", "a") as results:
-            results.write("\n" + "\n".join(header) + "\n\n" + table + "\n")
+        conditions = f"fold {args.fold} of {args.run_dir}; {args.repeats} repeats."
+        append_results("One fold's training jobs (`fold_jobs.py`)", conditions, args.note, table)
 
 
 if __name__ == "__main__":
