@@ -457,17 +457,9 @@ class SpatialTrainer:
         from . import models
 
         if self.model is None:
-            training = self.settings["training"]
             self.patches = patches
-            keras.utils.set_random_seed(training["seed"])  # initial weights from the seed, whatever ran before
-            self.model = models.compile_spatial(
-                self._build(None),
-                alpha,
-                training["spatial"]["learning_rate"],
-                gamma=training["focal_gamma"],
-                settable_alpha=True,
-            )
-            self.model.optimizer.build(self.model.trainable_variables)
+            keras.utils.set_random_seed(self.settings["training"]["seed"])  # initial weights from the seed
+            self.model = self._compiled(None, alpha, settable_alpha=True)
             self.initial_state = [variable.numpy() for variable in self._state(self.model)]
             self.features = models.feature_extractor(self.model)
         elif patches != self.patches:
@@ -477,12 +469,14 @@ class SpatialTrainer:
         self.model.loss.set_alpha(alpha)
         return self.model
 
-    def _build(self, patch_size: tuple[int, int] | None):
+    def _compiled(self, patch_size: tuple[int, int] | None, alpha: np.ndarray, *, settable_alpha: bool = False):
+        """A spatial model of the settings for patches of ``patch_size`` (None: any), compiled, its
+        optimizer's variables built."""
         from . import models
 
-        model_settings = self.settings["model"]
-        with models.dtype_policy(self.settings["training"]["spatial"]["precision"]):
-            return models.spatial_model(
+        model_settings, training = self.settings["model"], self.settings["training"]
+        with models.dtype_policy(training["spatial"]["precision"]):
+            model = models.spatial_model(
                 self.patches,
                 patch_size,
                 self.classes,
@@ -491,6 +485,15 @@ class SpatialTrainer:
                 share_patch_cnn=model_settings["share_patch_cnn"],
                 channels=inputs.representation(model_settings["input"]).channels,
             )
+        models.compile_spatial(
+            model,
+            alpha,
+            training["spatial"]["learning_rate"],
+            gamma=training["focal_gamma"],
+            settable_alpha=settable_alpha,
+        )
+        model.optimizer.build(model.trainable_variables)
+        return model
 
     @staticmethod
     def _state(model) -> list:
@@ -499,13 +502,7 @@ class SpatialTrainer:
     def region_model(self, patch_size: tuple[int, int], alpha: np.ndarray):
         """A model for patches of ``patch_size`` with the trained weights and optimizer state, compiled
         as ``train_spatial`` compiles a region's model (``FocalLoss`` of ``alpha``)."""
-        from . import models
-
-        training = self.settings["training"]
-        model = models.compile_spatial(
-            self._build(patch_size), alpha, training["spatial"]["learning_rate"], gamma=training["focal_gamma"]
-        )
-        model.optimizer.build(model.trainable_variables)
+        model = self._compiled(patch_size, alpha)
         for variable, trained in zip(self._state(model), self._state(self.model), strict=True):
             variable.assign(trained)
         return model
