@@ -41,5 +41,9 @@ rule all:
     default_target: True
 
 
+onstart:
+    lift_local_job_rate_limit()
+
+
 onsuccess:
     print_results()

@@ -423,6 +423,18 @@ def corpus_description():
     return "datasets " + ", ".join(d["name"] for d in config["datasets"])
 
 
+def lift_local_job_rate_limit():
+    """Run local jobs without Snakemake's job rate limiter: it only protects a cluster's scheduler from
+    submission floods, and with it every scheduling round arms a timer for another round, every finished
+    job starting one more such chain (snakemake/snakemake#3744) - late in a local run the rounds, each
+    re-reading every ready job's input sizes, took most of a core of the 2-core demo machine
+    (benchmarks/RESULTS.md). Snakemake's command line cannot switch the limiter off; the scheduler exists
+    when onstart runs and reads the limiter only while scheduling. Cluster runs keep it."""
+    scheduler = getattr(workflow, "scheduler", None)
+    if workflow.local_exec and getattr(scheduler, "job_rate_limiter", None) is not None:
+        scheduler.job_rate_limiter = None
+
+
 def print_results():
     """FULL UF1 / UAR of every experiment run, at the end of a successful run, each marked as computed by
     this run or unchanged since an earlier one (a run may have had nothing to recompute)."""
