@@ -41,8 +41,9 @@ rule all:
     default_target: True
 
 
+# Local runs schedule without Snakemake's job rate limiter (src/localmer/scheduling.py says why).
 onstart:
-    lift_local_job_rate_limit()
+    localmer_scheduling.lift_local_job_rate_limit(workflow)
 
 
 onsuccess:

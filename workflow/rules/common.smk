@@ -19,6 +19,7 @@ from localmer import evaluation as localmer_evaluation  # noqa: E402
 from localmer import inputs as localmer_inputs  # noqa: E402
 from localmer import preprocess as localmer_preprocess  # noqa: E402
 from localmer import regions as localmer_regions  # noqa: E402
+from localmer import scheduling as localmer_scheduling  # noqa: E402
 from localmer import stages as localmer_stages  # noqa: E402
 from localmer import tasks as localmer_tasks  # noqa: E402
 from localmer import training as localmer_training  # noqa: E402
@@ -421,18 +422,6 @@ def corpus_description():
     if SYNTHETIC["enabled"] and all(_under_synthetic(d["root"]) for d in config["datasets"]):
         return f"synthetic corpus, seed {SYNTHETIC['seed']}" + (" (null: no facial action)" if SYNTHETIC["null"] else "")
     return "datasets " + ", ".join(d["name"] for d in config["datasets"])
-
-
-def lift_local_job_rate_limit():
-    """Run local jobs without Snakemake's job rate limiter: it only protects a cluster's scheduler from
-    submission floods, and with it every scheduling round arms a timer for another round, every finished
-    job starting one more such chain (snakemake/snakemake#3744) - late in a local run the rounds, each
-    re-reading every ready job's input sizes, took most of a core of the 2-core demo machine
-    (benchmarks/RESULTS.md). Snakemake's command line cannot switch the limiter off; the scheduler exists
-    when onstart runs and reads the limiter only while scheduling. Cluster runs keep it."""
-    scheduler = getattr(workflow, "scheduler", None)
-    if workflow.local_exec and getattr(scheduler, "job_rate_limiter", None) is not None:
-        scheduler.job_rate_limiter = None
 
 
 def print_results():
