@@ -103,6 +103,30 @@ def test_tensorflow_is_imported_with_the_collector_off_then_frozen_once(tmp_path
     assert collector(import_first=True) == ["True", "True", "True", "False"]
 
 
+def test_keras_is_imported_without_its_optional_integrations_which_stay_importable():
+    """configure_tensorflow imports the real Keras without scikit-learn and matplotlib's pyplot (Keras
+    imports them for wrappers and a plot localmer does not use); both import afterwards, and Keras
+    trains. Control: a plain Keras import loads both, so the check can fail."""
+
+    def loaded(code: str) -> list[str]:
+        code += "\nprint('sklearn' in sys.modules, 'matplotlib.pyplot' in sys.modules)"
+        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout.split()
+
+    configured = loaded(
+        "import sys\nfrom localmer import tfsetup\ntfsetup.configure_tensorflow(1, 0)\nimport keras, numpy\n"
+        "model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])\nmodel.compile('sgd', 'mse')\n"
+        "model.fit(numpy.ones((4, 2)), numpy.ones(4), verbose=0)\n"
+        "import sklearn.svm, matplotlib.pyplot"
+    )
+    assert configured == ["True", "True"]  # imported after the set-up, on request
+    hidden = loaded("import sys\nfrom localmer import tfsetup\ntfsetup.configure_tensorflow(1, 0)")
+    assert hidden == ["False", "False"]
+    assert loaded("import sys, keras") == ["True", "True"]
+
+
 def test_no_test_clip_reaches_any_fit_normalisation_or_class_weight(one_fold):
     test_ids = set(one_fold["samples"].loc[one_fold["samples"].subject == one_fold["fold"].name, "sample_id"])
     assert test_ids

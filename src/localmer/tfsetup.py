@@ -6,12 +6,31 @@ training code.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+# Packages that Keras imports, when they are installed, for integrations localmer does not use (its
+# scikit-learn wrappers, its image-gallery plot); Keras falls back to stubs without them.
+KERAS_OPTIONAL_IMPORTS = ("sklearn", "matplotlib")
+
+
+@contextlib.contextmanager
+def _hidden_modules(names: tuple[str, ...]):
+    """Imports of ``names`` that are not imported yet fail inside the block (None in ``sys.modules``, as
+    for a package not installed) and work again after it."""
+    hidden = [name for name in names if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(hidden))
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, "") is None:
+                del sys.modules[name]
 
 
 def configure_tensorflow(threads: int, seed: int) -> None:
@@ -21,13 +40,16 @@ def configure_tensorflow(threads: int, seed: int) -> None:
     Imported here first (a job's process), TensorFlow and Keras are imported with the garbage collector
     off and their objects then frozen (``gc.freeze``): they live as long as the process, yet every
     full collection walked them all, during the import, at each ``keras.backend.clear_session`` and at
-    the process's exit. Objects made later are collected as usual."""
+    the process's exit. Objects made later are collected as usual. Keras is imported without its
+    optional integrations (``KERAS_OPTIONAL_IMPORTS``): a job's process would import scikit-learn and
+    matplotlib's pyplot for nothing (benchmarks/RESULTS.md); the process can still import them later."""
     fresh = "tensorflow" not in sys.modules
     if fresh:
         gc.disable()
     try:
-        import keras
-        import tensorflow as tf
+        with _hidden_modules(KERAS_OPTIONAL_IMPORTS if fresh else ()):
+            import keras
+            import tensorflow as tf
     finally:
         if fresh:
             gc.enable()
