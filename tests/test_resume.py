@@ -87,12 +87,15 @@ def job_inputs(tiny_preprocessed, tmp_path_factory) -> dict:
 
 
 RESUMABLE_JOB = """
-import json, logging, sys, time
+import json, logging, signal, sys, time
 from pathlib import Path
 import keras
 import numpy as np
 from localmer import datasets, labels, tfsetup, training
 
+# Python's own SIGINT handler, even where the test runs in the background of a non-interactive shell
+# (which starts it, and so this job, with SIGINT ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 job = json.loads(Path(sys.argv[1]).read_text())
 stage = None
 fit = keras.Model.fit
